@@ -1,0 +1,66 @@
+"""Typed failures. Library code raises these; the CLI maps them to exit codes and the UI
+to readable messages. Every message says what to do next."""
+
+from __future__ import annotations
+
+
+class AnimefyError(Exception):
+    """Base class: a failure the user can act on (bad input, missing model, limit hit)."""
+
+    exit_code = 1
+    http_status = 400
+    code = "animefy_error"
+
+
+class InputError(AnimefyError):
+    """The file or parameter given cannot be used."""
+
+    exit_code = 2
+    http_status = 400
+    code = "bad_input"
+
+
+class LimitError(InputError):
+    """The input is larger (or smaller) than the configured limits allow."""
+
+    http_status = 413
+    code = "limit_exceeded"
+
+
+class ModelUnavailableError(AnimefyError):
+    """No source could provide a model file (offline, not in the local directory, ...)."""
+
+    exit_code = 3
+    http_status = 503
+    code = "model_unavailable"
+
+    def __init__(self, model: str, tried: list[str], hint: str) -> None:
+        self.model = model
+        self.tried = list(tried)
+        self.hint = hint
+        lines = [f"Model '{model}' is not available."]
+        if tried:
+            lines.append("Tried: " + "; ".join(tried) + ".")
+        lines.append(hint)
+        super().__init__(" ".join(lines))
+
+
+class ChecksumError(AnimefyError):
+    """A model file does not match the sha256 the catalog expects."""
+
+    exit_code = 3
+    http_status = 500
+    code = "checksum_mismatch"
+
+
+class UnknownNameError(InputError):
+    """A style or model name that the catalog does not know."""
+
+    code = "unknown_name"
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        super().__init__(f"Unknown {kind} '{name}'.{hint} Known: {', '.join(sorted(known))}.")

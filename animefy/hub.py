@@ -1,0 +1,193 @@
+"""Find a model file: the local models directory, then the Hugging Face Hub (cache first,
+then download), then ModelScope. Verifies sha256 when the catalog knows it. When every
+source fails, raises one ModelUnavailableError that names what was tried and what to do."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .catalog import ModelSpec, Source
+from .errors import ChecksumError, ModelUnavailableError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+_MODELSCOPE_ENDPOINT = "https://" + ".".join(("www", "modelscope", "cn"))
+
+_verified: dict[tuple[str, int, int], str] = {}
+_verified_lock = threading.Lock()
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so a model is hashed once."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _verified_lock:
+        if key in _verified:
+            return _verified[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    with _verified_lock:
+        _verified[key] = value
+    return value
+
+
+def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
+    if spec.size_bytes is not None and path.stat().st_size != spec.size_bytes and spec.sha256 is None:
+        problem = f"has {path.stat().st_size} bytes, expected {spec.size_bytes}"
+    elif spec.sha256 is not None and sha256_of(path) != spec.sha256.lower():
+        problem = f"has sha256 {sha256_of(path)}, expected {spec.sha256}"
+    else:
+        return path
+    if delete_on_mismatch:
+        real = path.resolve()
+        for p in {path, real}:
+            if p.exists() or p.is_symlink():
+                p.unlink()
+        problem += " (the cached copy was deleted; the next run downloads it again)"
+    raise ChecksumError(f"Model '{spec.name}' file {path} {problem}.")
+
+
+def local_candidates(spec: ModelSpec, settings: Settings) -> list[Path]:
+    names = [spec.filename, *spec.aliases]
+    return [d / n for d in settings.models_dirs for n in names]
+
+
+_reach_cache: dict[str, tuple[float, bool]] = {}
+
+
+def endpoint_reachable(url: str, timeout: float = 3.0, ttl: float = 60.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens; remembered for `ttl` seconds so an
+    offline machine fails in milliseconds instead of going through the client's retries."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    now = time.monotonic()
+    cached = _reach_cache.get(host)
+    if cached and now - cached[0] < ttl:
+        return cached[1]
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        ok = True
+    except OSError:
+        ok = False
+    _reach_cache[host] = (now, ok)
+    return ok
+
+
+def _hf_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def _from_hf(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    if not local_only and not endpoint_reachable(_hf_endpoint()):
+        raise ConnectionError(f"cannot reach {_hf_endpoint()} (offline?)")
+
+    path = hf_hub_download(
+        repo_id=src.repo,
+        filename=src.file,
+        revision=src.revision,
+        repo_type=src.repo_type,
+        cache_dir=settings.hub_cache_dir,
+        local_files_only=local_only,
+        library_name="animefy",
+    )
+    return Path(path)
+
+
+def _from_modelscope(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+    try:
+        from modelscope.hub.file_download import model_file_download
+    except ImportError as exc:
+        raise RuntimeError("the 'modelscope' package is not installed (pip install modelscope)") from exc
+    if not local_only and not endpoint_reachable(os.environ.get("MODELSCOPE_DOMAIN", _MODELSCOPE_ENDPOINT)):
+        raise ConnectionError("cannot reach ModelScope (offline?)")
+    kwargs = {"revision": src.revision} if src.revision else {}
+    if settings.hub_cache_dir is not None:
+        kwargs["cache_dir"] = str(settings.hub_cache_dir / "modelscope")
+    if local_only:
+        kwargs["local_files_only"] = True
+    return Path(model_file_download(src.repo, src.file, **kwargs))
+
+
+_FETCHERS = {"hf": _from_hf, "modelscope": _from_modelscope}
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def find_cached(spec: ModelSpec, settings: Settings | None = None) -> Path | None:
+    """Where the model is already on disk (local dir or hub cache), without any network."""
+    settings = settings or Settings.from_env()
+    for path in local_candidates(spec, settings):
+        if path.is_file():
+            return path
+    for src in spec.sources:
+        try:
+            return _FETCHERS[src.kind](spec, src, settings, True)
+        except Exception:  # noqa: BLE001 - "not cached" comes in many shapes; all mean no
+            continue
+    return None
+
+
+def resolve_model(spec: ModelSpec, settings: Settings | None = None) -> Path:
+    """Path of a verified local file for `spec`, downloading it when allowed."""
+    settings = settings or Settings.from_env()
+    if spec.builtin:
+        raise ValueError(f"'{spec.name}' is built in and has no file.")
+    tried: list[str] = []
+    for path in local_candidates(spec, settings):
+        if path.is_file():
+            return _check(spec, path, delete_on_mismatch=False)
+        tried.append(f"local file {path} (absent)")
+    if not settings.models_dirs:
+        tried.append("local models directory (ANIMEFY_MODELS_DIR not set)")
+    modes = [True] if settings.offline else [True, False]
+    for local_only in modes:
+        for src in spec.sources:
+            try:
+                path = _FETCHERS[src.kind](spec, src, settings, local_only)
+            except Exception as exc:  # noqa: BLE001 - recorded and reported below
+                if not local_only:
+                    tried.append(f"{src.describe()} ({_short(exc)})")
+                continue
+            return _check(spec, path, delete_on_mismatch=True)
+    if settings.offline:
+        tried.append("downloads (skipped: offline mode)")
+    raise ModelUnavailableError(spec.name, tried, _hint(spec))
+
+
+def _hint(spec: ModelSpec) -> str:
+    fix = f"Put '{spec.filename}' in a folder and set ANIMEFY_MODELS_DIR to it"
+    if spec.sources:
+        fix += f", or connect to the internet and run `python -m animefy download {spec.name}`"
+    else:
+        fix += " (this checkpoint has no known public hub mirror)"
+    return fix + "."
+
+
+def availability(spec: ModelSpec, settings: Settings | None = None) -> str:
+    """'built-in', 'local: PATH', 'cached: PATH' or 'missing', looking at disk only."""
+    if spec.builtin:
+        return "built-in"
+    settings = settings or Settings.from_env()
+    path = find_cached(spec, settings)
+    if path is None:
+        return "missing"
+    kind = "local" if any(Path(os.path.dirname(path)) == d for d in settings.models_dirs) else "cached"
+    return f"{kind}: {path}"

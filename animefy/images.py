@@ -1,0 +1,140 @@
+"""Reading user images safely: any common format and mode becomes uint8 RGB (plus alpha when
+the file has one), EXIF rotation applied, size limits enforced with a clear message. The
+caller's file or array is never modified."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError, LimitError
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    rgb: np.ndarray  # uint8 (H, W, 3)
+    alpha: np.ndarray | None  # float32 (H, W) in 0..1, when the input had transparency
+    messages: tuple[str, ...] = ()
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8), "L")
+    return img
+
+
+def _open_pil(source: str | Path | bytes, settings: Settings) -> Image.Image:
+    data = source if isinstance(source, bytes) else None
+    if data is None:
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(f"No image file at {path}.")
+        data = path.read_bytes()
+    if not data:
+        raise InputError("The image file is empty. Choose a PNG, JPEG or WebP photo.")
+    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise LimitError(
+            f"The image is too large to open safely (limit {settings.max_pixels:,} pixels, "
+            "ANIMEFY_MAX_PIXELS). Resize it before uploading."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(
+            "This file is not a readable image (or it is damaged). Use a PNG, JPEG, WebP, BMP or TIFF photo."
+        ) from exc
+    return img
+
+
+def _from_array(arr: np.ndarray) -> Image.Image:
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise InputError(f"An image array must be HxW, HxWx3 or HxWx4; got shape {a.shape}.")
+    if a.dtype == np.uint16:
+        a = (a.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif a.dtype in (np.float32, np.float64):
+        a = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise InputError(f"Unsupported image array dtype {a.dtype}; use uint8, uint16 or float in 0..1.")
+    return Image.fromarray(a.copy())
+
+
+def load_image(source: str | Path | bytes | np.ndarray | Image.Image, settings: Settings | None = None) -> LoadedImage:
+    """Decode `source` to uint8 RGB (+ optional alpha), applying EXIF orientation and limits.
+
+    Images larger than settings.max_side on their long side are downscaled (with a message);
+    images smaller than settings.min_side are refused.
+    """
+    settings = settings or Settings.from_env()
+    if isinstance(source, np.ndarray):
+        img = _from_array(source)
+    elif isinstance(source, Image.Image):
+        img = source.copy()
+    else:
+        img = _open_pil(source, settings)
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+    img = ImageOps.exif_transpose(img) or img
+    w, h = img.size
+    if min(w, h) < settings.min_side:
+        raise LimitError(
+            f"The image is {w}x{h} pixels; animefy needs at least {settings.min_side} pixels on each side "
+            "(ANIMEFY_MIN_SIDE). Use a larger photo."
+        )
+    if w * h > settings.max_pixels:
+        raise LimitError(f"The image is {w}x{h} pixels, over the limit of {settings.max_pixels:,} (ANIMEFY_MAX_PIXELS).")
+    img = _to_8bit(img)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    rgba = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+    rgb = np.ascontiguousarray(rgba[..., :3])
+    alpha = rgba[..., 3].astype(np.float32) / 255.0 if has_alpha else None
+    messages: list[str] = []
+    if max(w, h) > settings.max_side:
+        scale = settings.max_side / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        if alpha is not None:
+            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+        messages.append(
+            f"The image was {w}x{h}; it was downscaled to {size[0]}x{size[1]} (limit ANIMEFY_MAX_SIDE={settings.max_side})."
+        )
+    return LoadedImage(rgb, alpha, tuple(messages))
+
+
+def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
+    """PNG bytes of uint8 RGB, RGBA when `alpha` (float 0..1) is given."""
+    if alpha is not None:
+        a = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = np.dstack([rgb, a])
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA))
+    else:
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def save_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"Output must be a .png file (got {path.name}); PNG keeps quality and transparency.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(encode_png(rgb, alpha))
+    tmp.replace(path)
+    return path

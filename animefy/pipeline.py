@@ -1,0 +1,284 @@
+"""The image pipeline: split (matte, faces, regions) -> stylize each region with its own
+model -> compose. `Renderer` holds the loaded models for one set of options and works on
+batches of frames, so the video pipeline reuses it unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .catalog import ORIGINAL, Catalog, load_catalog
+from .compose import blend, cover, parse_colour, solid
+from .errors import InputError
+from .images import load_image
+from .models import load_face_detector, load_matter, load_stylizer
+from .regions import Regions, bounding_box, make_regions, whole_frame_regions
+from .settings import Settings
+from .stylize import Stylizer
+from .timings import Timings
+
+BACKGROUNDS = ("keep", "transparent", "color", "image")
+
+
+@dataclass(frozen=True)
+class StyleOptions:
+    """What to do with each region. Style names come from the catalog; 'original' keeps a
+    region as photographed. face_style / background_style None = same as person_style."""
+
+    person_style: str = "shinkai"
+    background_style: str | None = None
+    face_style: str | None = None
+    background: str = "keep"  # keep | transparent | color | image
+    background_colour: str = "#ffffff"
+    background_image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    stylize_background_image: bool = True
+    blend: str = "laplacian"
+    matte_model: str = "rvm"
+    face_model: str = "yunet"
+    upscale: str | None = None
+
+    @property
+    def bg_style(self) -> str:
+        return self.background_style or self.person_style
+
+    @property
+    def head_style(self) -> str:
+        return self.face_style or self.person_style
+
+    @property
+    def needs_matte(self) -> bool:
+        return self.background != "keep" or self.bg_style != self.person_style or self.needs_faces
+
+    @property
+    def needs_faces(self) -> bool:
+        return self.head_style != self.person_style
+
+    def validate(self, catalog: Catalog) -> StyleOptions:
+        for style in {self.person_style, self.bg_style, self.head_style} - {ORIGINAL}:
+            catalog.get(style, "stylize")
+        if self.background not in BACKGROUNDS:
+            raise InputError(f"background must be one of {BACKGROUNDS}, not '{self.background}'.")
+        if self.background == "color":
+            parse_colour(self.background_colour)
+        if self.background == "image" and self.background_image is None:
+            raise InputError("background='image' needs a background picture; upload one or choose another background.")
+        if self.blend not in ("laplacian", "feather"):
+            raise InputError(f"blend must be 'laplacian' or 'feather', not '{self.blend}'.")
+        if self.needs_matte:
+            catalog.get(self.matte_model, "matte")
+        if self.needs_faces:
+            catalog.get(self.face_model, "face")
+        if self.upscale:
+            catalog.get(self.upscale, "upscale")
+        return self
+
+
+@dataclass
+class Frame:
+    """One rendered frame: RGB plus alpha (only when the background is transparent)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+
+
+def _paste(canvas: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    y0, y1, x0, x1 = box
+    canvas[y0:y1, x0:x1] = patch
+
+
+def _face_box(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:  # noqa: ANN001
+    x, y, w, h = face.box
+    cx, cy, half = x + w / 2, y + h * 0.45, 1.05 * max(w, h)
+    return (max(0, int(cy - half)), min(shape[0], int(cy + half)), max(0, int(cx - half)), min(shape[1], int(cx + half)))
+
+
+def _stylize_resized(stylizer: Stylizer, crop: np.ndarray) -> np.ndarray:
+    """Face crops go to fixed-size models at their native size (not tiled)."""
+    fixed = getattr(getattr(stylizer, "spec", None), "fixed_size", None)
+    if not fixed:
+        return stylizer(crop)
+    h, w = crop.shape[:2]
+    big = cv2.resize(crop, (fixed[1], fixed[0]), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(stylizer(big), (w, h), interpolation=cv2.INTER_AREA)
+
+
+class Renderer:
+    """Loaded models for one StyleOptions; `split` and `render` work frame by frame or in
+    batches. Not shared between concurrent jobs (the matter carries video state)."""
+
+    def __init__(self, options: StyleOptions, catalog: Catalog | None = None, settings: Settings | None = None,
+                 timings: Timings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.catalog = catalog or load_catalog(self.settings)
+        self.options = options.validate(self.catalog)
+        self.timings = timings or Timings()
+        o = self.options
+        styles = {o.person_style, o.bg_style, o.head_style}
+        with self.timings.stage("load models"):
+            self.stylizers = {s: load_stylizer(s, self.catalog, self.settings) for s in styles}
+            self.matter = load_matter(o.matte_model, self.catalog, self.settings) if o.needs_matte else None
+            self.detector = load_face_detector(o.face_model, self.catalog, self.settings) if o.needs_faces else None
+            self.upscaler = None
+            if o.upscale:
+                from .upscale import load_upscaler
+
+                self.upscaler = load_upscaler(o.upscale, self.catalog, self.settings)
+
+    def reset(self) -> None:
+        if self.matter is not None:
+            self.matter.reset()
+
+    def split(self, rgb: np.ndarray) -> Regions:
+        if self.matter is None:
+            return whole_frame_regions(rgb.shape[:2])
+        with self.timings.stage("matte"):
+            alpha = self.matter(rgb)
+        faces = []
+        if self.detector is not None:
+            with self.timings.stage("faces"):
+                faces = self.detector(rgb)
+        with self.timings.stage("regions"):
+            return make_regions(alpha, faces)
+
+    def _stylize(self, style: str, frames: np.ndarray) -> np.ndarray:
+        if style == ORIGINAL:
+            return frames
+        with self.timings.stage(f"stylize {style}"):
+            return self.stylizers[style](frames)
+
+    def _background(self, frames: np.ndarray) -> np.ndarray | None:
+        o, shape = self.options, frames.shape[1:3]
+        if o.background == "transparent":
+            return None
+        if o.background == "color":
+            return np.broadcast_to(solid(shape, parse_colour(o.background_colour)), frames.shape)
+        if o.background == "image":
+            picture = cover(o.background_image, shape)
+            if o.stylize_background_image:
+                picture = self._stylize(o.bg_style, picture)
+            return np.broadcast_to(picture, frames.shape)
+        return self._stylize(o.bg_style, frames)
+
+    def _person(self, frames: np.ndarray, regions: list[Regions], background: np.ndarray | None) -> np.ndarray:
+        """Person style on the union of the person boxes of the batch (one crop size, so the
+        batch runs in one call); outside the box the frame is left as it was."""
+        o = self.options
+        if o.person_style == o.bg_style and o.background == "keep" and background is not None:
+            return background
+        if o.person_style == ORIGINAL:
+            return frames
+        union = np.max(np.stack([r.alpha for r in regions]), axis=0)
+        box = bounding_box(union)
+        out = frames.copy()
+        if box is None:
+            return out
+        y0, y1, x0, x1 = box
+        styled = self._stylize(o.person_style, np.ascontiguousarray(frames[:, y0:y1, x0:x1]))
+        out[:, y0:y1, x0:x1] = styled
+        return out
+
+    def _faces(self, person: np.ndarray, frames: np.ndarray, regions: list[Regions]) -> np.ndarray:
+        o = self.options
+        if not o.needs_faces:
+            return person
+        out = person.copy()
+        for i, reg in enumerate(regions):
+            if not reg.faces:
+                continue
+            face_layer = person[i].copy()
+            for face in reg.faces:
+                box = _face_box(face, frames.shape[1:3])
+                y0, y1, x0, x1 = box
+                if y1 - y0 < 8 or x1 - x0 < 8:
+                    continue
+                crop = np.ascontiguousarray(frames[i, y0:y1, x0:x1])
+                with self.timings.stage(f"stylize {o.head_style}"):
+                    styled = crop if o.head_style == ORIGINAL else _stylize_resized(self.stylizers[o.head_style], crop)
+                _paste(face_layer, styled, box)
+            with self.timings.stage("compose"):
+                out[i] = blend(person[i], face_layer, reg.face_share, o.blend)
+        return out
+
+    def render(self, frames: np.ndarray, regions: list[Regions]) -> list[Frame]:
+        """Stylize and compose a batch (N, H, W, 3) of frames of one size."""
+        o = self.options
+        if not o.needs_matte:
+            return [Frame(f) for f in self._upscale(self._stylize(o.person_style, frames), None)]
+        background = self._background(frames)
+        person = self._faces(self._person(frames, regions, background), frames, regions)
+        results = []
+        with self.timings.stage("compose"):
+            for i, reg in enumerate(regions):
+                if background is None:
+                    results.append(Frame(person[i], reg.alpha))
+                else:
+                    # Multi-band blending smooths tone seams within one scene; over a replaced
+                    # background it would bleed the old scene's colours, so feather there.
+                    method = o.blend if o.background == "keep" else "feather"
+                    results.append(Frame(blend(background[i], person[i], reg.alpha, method)))
+        if self.upscaler is not None:
+            results = [Frame(*self._upscale_one(r.rgb, r.alpha)) for r in results]
+        return results
+
+    def _upscale(self, frames: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        if self.upscaler is None:
+            return frames
+        return np.stack([self._upscale_one(f, alpha)[0] for f in frames])
+
+    def _upscale_one(self, rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        with self.timings.stage(f"upscale {self.options.upscale}"):
+            big = self.upscaler(rgb)
+            if alpha is not None:
+                alpha = cv2.resize(alpha, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+        return big, alpha
+
+    def __call__(self, rgb: np.ndarray) -> Frame:
+        regions = self.split(rgb)
+        return self.render(rgb[None], [regions])[0]
+
+
+@dataclass
+class ImageResult:
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    timings: Timings
+    messages: tuple[str, ...] = ()
+
+    def png(self) -> bytes:
+        from .images import encode_png
+
+        return encode_png(self.rgb, self.alpha)
+
+
+def stylize_image(
+    image: str | Path | bytes | np.ndarray,
+    person_style: str = "shinkai",
+    background_style: str | None = None,
+    face_style: str | None = None,
+    background: str | np.ndarray = "keep",
+    options: StyleOptions | None = None,
+    settings: Settings | None = None,
+    **extra: object,
+) -> ImageResult:
+    """Stylize a photo. `background` is 'keep', 'transparent', '#RRGGBB' or a picture (path,
+    bytes or array) to put behind the person. Returns the image, its alpha (transparent
+    background only), per-stage timings and any messages (e.g. downscaling)."""
+    settings = settings or Settings.from_env()
+    timings = Timings()
+    with timings.stage("decode"):
+        loaded = load_image(image, settings)
+    if options is None:
+        options = StyleOptions(person_style=person_style, background_style=background_style, face_style=face_style)
+        if isinstance(background, str) and background.startswith("#"):
+            options = replace(options, background="color", background_colour=background)
+        elif isinstance(background, str) and background in BACKGROUNDS:
+            options = replace(options, background=background)
+        elif background is not None:
+            options = replace(options, background="image", background_image=load_image(background, settings).rgb)
+        options = replace(options, **extra) if extra else options
+    renderer = Renderer(options, settings=settings, timings=timings)
+    frame = renderer(loaded.rgb)
+    return ImageResult(frame.rgb, frame.alpha, timings, loaded.messages)

@@ -1,0 +1,167 @@
+"""One inference layer for every ONNX model: sessions created once and reused, execution
+provider chosen in one place, and the catalog's tensor conventions (layout, colour order,
+value range, size rule) applied around each call."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .catalog import ModelSpec
+
+_sessions: dict[tuple[str, tuple[str, ...], int], object] = {}
+_sessions_lock = threading.Lock()
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def providers() -> tuple[str, ...]:
+    """CUDA when ONNX Runtime has it (onnxruntime-gpu on a GPU machine), else CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    chosen = [p for p in ("CUDAExecutionProvider",) if p in available and os.environ.get("ANIMEFY_DEVICE") != "cpu"]
+    return (*chosen, "CPUExecutionProvider")
+
+
+def session(path: Path | str, threads: int = 0):  # noqa: ANN201 - onnxruntime.InferenceSession
+    """A cached InferenceSession for `path`; created on first use, shared afterwards."""
+    import onnxruntime as ort
+
+    chosen = providers()
+    key = (str(Path(path).resolve()), chosen, threads)
+    with _sessions_lock:
+        sess = _sessions.get(key)
+        if sess is None:
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.intra_op_num_threads = threads or cpu_count()
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            sess = ort.InferenceSession(str(path), sess_options=opts, providers=list(chosen))
+            _sessions[key] = sess
+    return sess
+
+
+def clear_sessions() -> None:
+    with _sessions_lock:
+        _sessions.clear()
+
+
+def to_model_range(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """uint8 RGB (..., H, W, 3) -> float32 in the model's colour order and value range."""
+    x = rgb[..., ::-1] if spec.color == "BGR" else rgb
+    lo, hi = spec.value_range
+    return (x.astype(np.float32) * ((hi - lo) / 255.0) + lo).astype(np.float32, copy=False)
+
+
+def from_model_range(y: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    lo, hi = spec.value_range
+    out = (y - lo) * (255.0 / (hi - lo))
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return out[..., ::-1] if spec.color == "BGR" else out
+
+
+def pad_to_multiple(batch: np.ndarray, multiple: int, min_hw: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Reflect-pad a (N, H, W, C) batch at the bottom/right to a multiple (and a minimum size)."""
+    _, h, w, _ = batch.shape
+    th = max(-(-h // multiple) * multiple, min_hw[0])
+    tw = max(-(-w // multiple) * multiple, min_hw[1])
+    if (th, tw) == (h, w):
+        return batch
+    mode = "reflect" if th - h < h and tw - w < w else "edge"
+    return np.pad(batch, ((0, 0), (0, th - h), (0, tw - w), (0, 0)), mode=mode)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size `tile` covering `length` with at least `overlap`."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    count = -(-(length - overlap) // step)
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def _ramp(length: int, fade: int) -> np.ndarray:
+    w = np.ones(length, np.float32)
+    if fade > 0:
+        ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade
+        w[:fade] = np.minimum(w[:fade], ramp)
+        w[-fade:] = np.minimum(w[-fade:], ramp[::-1])
+    return w
+
+
+def run_tiled(
+    image: np.ndarray,
+    tile_hw: tuple[int, int],
+    overlap: int,
+    fn: Callable[[np.ndarray], np.ndarray],
+    scale: int = 1,
+) -> np.ndarray:
+    """Apply a fixed-size function `fn` (tile -> tile scaled by `scale`, HWC) over an image of
+    any size with overlapping tiles, blended by linear ramps so no seam shows."""
+    th, tw = tile_hw
+    padded = pad_to_multiple(image[None], 1, (th, tw))[0]
+    h, w = padded.shape[:2]
+    acc = np.zeros((h * scale, w * scale, 3), np.float32)
+    weight = np.zeros((h * scale, w * scale, 1), np.float32)
+    ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
+    wy = _ramp(th * scale, overlap * scale if len(ys) > 1 else 0)
+    wx = _ramp(tw * scale, overlap * scale if len(xs) > 1 else 0)
+    win = (wy[:, None] * wx[None, :])[..., None]
+    for y in ys:
+        for x in xs:
+            out = fn(padded[y : y + th, x : x + tw])
+            sy, sx = slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale)
+            acc[sy, sx] += out * win
+            weight[sy, sx] += win
+    return (acc / np.maximum(weight, 1e-6))[: image.shape[0] * scale, : image.shape[1] * scale]
+
+
+class OnnxGenerator:
+    """An image-to-image ONNX model (a stylizer) driven by its catalog entry.
+
+    Call with uint8 RGB frames of one size, (H, W, 3) or (N, H, W, 3); returns the same shape.
+    """
+
+    def __init__(self, spec: ModelSpec, path: Path, threads: int = 0, tile_overlap: int = 64) -> None:
+        self.spec = spec
+        self.session = session(path, threads)
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.output_name = self.session.get_outputs()[0].name
+        self.batchable = not isinstance(inp.shape[0], int) or inp.shape[0] != 1
+        self.tile_overlap = tile_overlap
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """float32 NHWC batch in model range -> float32 NHWC batch in model range."""
+        if self.spec.layout == "NCHW":
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if self.batchable or len(x) == 1:
+            y = self.session.run([self.output_name], {self.input_name: x})[0]
+        else:
+            y = np.concatenate([self.session.run([self.output_name], {self.input_name: x[i : i + 1]})[0] for i in range(len(x))])
+        return y.transpose(0, 2, 3, 1) if self.spec.layout == "NCHW" else y
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        single = frames.ndim == 3
+        batch = frames[None] if single else frames
+        _, h, w, _ = batch.shape
+        x = to_model_range(batch, self.spec)
+        if self.spec.fixed_size is not None:
+            tile = tuple(self.spec.fixed_size)
+            y = np.stack([run_tiled(f, tile, self.tile_overlap, lambda t: self._infer(t[None])[0]) for f in x])
+        else:
+            padded = pad_to_multiple(x, max(1, self.spec.size_multiple))
+            y = self._infer(padded)[:, :h, :w]
+        out = from_model_range(y, self.spec)
+        return out[0] if single else out

@@ -1,0 +1,87 @@
+"""Stylizers: every style is a callable from uint8 RGB frames (H, W, 3) or (N, H, W, 3) to
+frames of the same shape. ONNX generators come from the catalog; `cel` is built in."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .catalog import ModelSpec
+
+
+class Stylizer(Protocol):
+    name: str
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+def cel_shade(rgb: np.ndarray, levels: int = 7, line_strength: float = 0.75) -> np.ndarray:
+    """Classical cartoon look with no weights: edge-preserving smoothing at a working
+    resolution, quantized lightness (flat cel tones), boosted colour, and dark line art."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 720.0 / max(h, w))
+    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    smooth = small
+    for _ in range(2):
+        smooth = cv2.bilateralFilter(smooth, 9, 40, 7)
+    lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
+    step = 255.0 / levels
+    lightness = lab[..., 0]
+    flat = np.round(lightness / step) * step
+    lab[..., 0] = 0.65 * flat + 0.35 * lightness  # flat tones that keep a hint of shading
+    lab[..., 1:] = (lab[..., 1:] - 128.0) * 1.2 + 128.0
+    toned = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    gray = cv2.medianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), 5)
+    lines = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
+    ink = 1.0 - line_strength * (1.0 - cv2.GaussianBlur(lines, (3, 3), 0).astype(np.float32) / 255.0)
+    out = np.clip(toned.astype(np.float32) * ink[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC) if scale < 1 else out
+
+
+class CelStylizer:
+    name = "cel"
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        if frames.ndim == 3:
+            return cel_shade(frames)
+        return np.stack([cel_shade(f) for f in frames])
+
+
+class IdentityStylizer:
+    """The 'original' pseudo-style: the region stays as photographed."""
+
+    name = "original"
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return frames
+
+
+class LimitedSide:
+    """Runs a stylizer at most at `max_side` on the long side (a model's working limit) and
+    resizes its output back."""
+
+    def __init__(self, inner: Stylizer, max_side: int) -> None:
+        self.inner, self.max_side, self.name = inner, max_side, inner.name
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        h, w = frames.shape[-3:-1]
+        if max(h, w) <= self.max_side:
+            return self.inner(frames)
+        s = self.max_side / max(h, w)
+        size = (round(w * s), round(h * s))
+        batch = frames[None] if frames.ndim == 3 else frames
+        small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in batch])
+        out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in self.inner(small)])
+        return out[0] if frames.ndim == 3 else out
+
+
+class NamedGenerator:
+    """An OnnxGenerator with the catalog name attached."""
+
+    def __init__(self, spec: ModelSpec, generator: object) -> None:
+        self.name, self.spec, self.generator = spec.name, spec, generator
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return self.generator(frames)
