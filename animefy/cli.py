@@ -13,7 +13,9 @@ from .errors import AnimefyError
 
 def _style_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-s", "--person-style", help="style for the person (default: first available; see `models`)")
-    p.add_argument("-b", "--background-style", help="style for the background (default: same as person; 'original' keeps it)")
+    p.add_argument(
+        "-b", "--background-style", help="style for the background (default: same as person; 'original' keeps it)"
+    )
     p.add_argument("-f", "--face-style", help="style for faces (default: same as person)")
     p.add_argument(
         "--background",
@@ -117,7 +119,9 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m animefy", description="Turn photos and videos of people into anime.")
+    parser = argparse.ArgumentParser(
+        prog="python -m animefy", description="Turn photos and videos of people into anime."
+    )
     parser.add_argument("--version", action="version", version=f"animefy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

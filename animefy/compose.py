@@ -38,12 +38,13 @@ def laplacian_blend(base: np.ndarray, top: np.ndarray, mask: np.ndarray, levels:
         la = ga[i] - cv2.pyrUp(ga[i + 1], dstsize=size)
         lb = gb[i] - cv2.pyrUp(gb[i + 1], dstsize=size)
         out = cv2.pyrUp(out, dstsize=size) + la + (lb - la) * gm[i][..., None]
-    # Far from the boundary keep the exact pixels of each layer.
-    exact = (mask <= 0.0) | (mask >= 1.0)
+    # Far from the boundary (a whole pyramid footprint on one side) keep each layer exactly.
     result = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    hard = np.where(mask[..., None] >= 1.0, top, base)
-    settled = cv2.erode(exact.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2 ** levels).astype(bool)
-    result[settled] = hard[settled]
+    kernel = np.ones((2 ** (levels + 2) + 1,) * 2, np.uint8)
+    only_base = cv2.erode((mask <= 0.0).astype(np.uint8), kernel).astype(bool)
+    only_top = cv2.erode((mask >= 1.0).astype(np.uint8), kernel).astype(bool)
+    result[only_base] = base[only_base]
+    result[only_top] = top[only_top]
     return result
 
 

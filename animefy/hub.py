@@ -72,7 +72,8 @@ def endpoint_reachable(url: str, timeout: float = 3.0, ttl: float = 60.0) -> boo
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     now = time.monotonic()
-    cached = _reach_cache.get(host)
+    key = f"{host}:{port}"
+    cached = _reach_cache.get(key)
     if cached and now - cached[0] < ttl:
         return cached[1]
     try:
@@ -80,7 +81,7 @@ def endpoint_reachable(url: str, timeout: float = 3.0, ttl: float = 60.0) -> boo
         ok = True
     except OSError:
         ok = False
-    _reach_cache[host] = (now, ok)
+    _reach_cache[key] = (now, ok)
     return ok
 
 
@@ -104,6 +105,7 @@ def _from_hf(spec: ModelSpec, src: Source, settings: Settings, local_only: bool)
         cache_dir=settings.hub_cache_dir,
         local_files_only=local_only,
         library_name="animefy",
+        endpoint=_hf_endpoint(),
     )
     return Path(path)
 

@@ -97,7 +97,9 @@ def load_image(source: str | Path | bytes | np.ndarray | Image.Image, settings: 
             "(ANIMEFY_MIN_SIDE). Use a larger photo."
         )
     if w * h > settings.max_pixels:
-        raise LimitError(f"The image is {w}x{h} pixels, over the limit of {settings.max_pixels:,} (ANIMEFY_MAX_PIXELS).")
+        raise LimitError(
+            f"The image is {w}x{h} pixels, over the limit of {settings.max_pixels:,} (ANIMEFY_MAX_PIXELS)."
+        )
     img = _to_8bit(img)
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     rgba = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))

@@ -53,7 +53,9 @@ def load_matter(name: str, catalog: Catalog | None = None, settings: Settings | 
     return cls(spec, resolve_model(spec, settings))
 
 
-def load_face_detector(name: str = "yunet", catalog: Catalog | None = None, settings: Settings | None = None) -> YunetDetector:
+def load_face_detector(
+    name: str = "yunet", catalog: Catalog | None = None, settings: Settings | None = None
+) -> YunetDetector:
     settings = settings or Settings.from_env()
     catalog = catalog or load_catalog(settings)
     spec = catalog.get(name, "face")

@@ -92,7 +92,12 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int]
 def _face_box(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:  # noqa: ANN001
     x, y, w, h = face.box
     cx, cy, half = x + w / 2, y + h * 0.45, 1.05 * max(w, h)
-    return (max(0, int(cy - half)), min(shape[0], int(cy + half)), max(0, int(cx - half)), min(shape[1], int(cx + half)))
+    return (
+        max(0, int(cy - half)),
+        min(shape[0], int(cy + half)),
+        max(0, int(cx - half)),
+        min(shape[1], int(cx + half)),
+    )
 
 
 def _stylize_resized(stylizer: Stylizer, crop: np.ndarray) -> np.ndarray:
@@ -109,8 +114,13 @@ class Renderer:
     """Loaded models for one StyleOptions; `split` and `render` work frame by frame or in
     batches. Not shared between concurrent jobs (the matter carries video state)."""
 
-    def __init__(self, options: StyleOptions, catalog: Catalog | None = None, settings: Settings | None = None,
-                 timings: Timings | None = None) -> None:
+    def __init__(
+        self,
+        options: StyleOptions,
+        catalog: Catalog | None = None,
+        settings: Settings | None = None,
+        timings: Timings | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         self.catalog = catalog or load_catalog(self.settings)
         self.options = options.validate(self.catalog)

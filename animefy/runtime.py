@@ -86,8 +86,9 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of size `tile` covering `length` with at least `overlap`."""
     if length <= tile:
         return [0]
+    overlap = min(overlap, tile // 2)
     step = tile - overlap
-    count = -(-(length - overlap) // step)
+    count = max(2, -(-(length - overlap) // step))
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
@@ -110,6 +111,7 @@ def run_tiled(
     """Apply a fixed-size function `fn` (tile -> tile scaled by `scale`, HWC) over an image of
     any size with overlapping tiles, blended by linear ramps so no seam shows."""
     th, tw = tile_hw
+    overlap = min(overlap, th // 2, tw // 2)
     padded = pad_to_multiple(image[None], 1, (th, tw))[0]
     h, w = padded.shape[:2]
     acc = np.zeros((h * scale, w * scale, 3), np.float32)
@@ -149,7 +151,9 @@ class OnnxGenerator:
         if self.batchable or len(x) == 1:
             y = self.session.run([self.output_name], {self.input_name: x})[0]
         else:
-            y = np.concatenate([self.session.run([self.output_name], {self.input_name: x[i : i + 1]})[0] for i in range(len(x))])
+            y = np.concatenate(
+                [self.session.run([self.output_name], {self.input_name: x[i : i + 1]})[0] for i in range(len(x))]
+            )
         return y.transpose(0, 2, 3, 1) if self.spec.layout == "NCHW" else y
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_models import affine_stylizer, red_is_person_rvm, write_catalog  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    """No test sees the developer's model folders, caches or the network."""
+    for name in (
+        "ANIMEFY_MODELS_DIR",
+        "ANIMEFY_CATALOG",
+        "ANIMEFY_HUB_CACHE",
+        "ANIMEFY_MAX_SIDE",
+        "ANIMEFY_MAX_PIXELS",
+        "ANIMEFY_MIN_SIDE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANIMEFY_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not (SHARED / "models").is_dir() or not (SHARED / "media").is_dir():
+        pytest.skip("../shared/models and ../shared/media are absent: real-model tests need them")
+    return SHARED
+
+
+@pytest.fixture
+def real_models(shared, monkeypatch) -> Path:
+    monkeypatch.setenv("ANIMEFY_MODELS_DIR", str(shared / "models"))
+    return shared
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def tiny_setup(tmp_path, monkeypatch):
+    """A models dir with tiny stylizers + a red-is-person matter, registered through a user
+    catalog; returns the dir."""
+    models = tmp_path / "models"
+    affine_stylizer(models / "invert.onnx", scale=(-1, -1, -1))
+    affine_stylizer(models / "darken.onnx", scale=(0.5, 0.5, 0.5), bias=(-0.5, -0.5, -0.5))
+    red_is_person_rvm(models / "tiny_rvm.onnx")
+    common = {"role": "stylize", "layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
+    write_catalog(
+        tmp_path / "catalog.toml",
+        {
+            "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
+            "darken": {**common, "filename": "darken.onnx", "display": "Darken"},
+            "rvm": {
+                "role": "matte",
+                "filename": "tiny_rvm.onnx",
+                "layout": "NCHW",
+                "value_range": [0, 1],
+                "licence": "test",
+            },
+        },
+    )
+    monkeypatch.setenv("ANIMEFY_MODELS_DIR", str(models))
+    monkeypatch.setenv("ANIMEFY_CATALOG", str(tmp_path / "catalog.toml"))
+    return models
+
+
+def person_on_green(h: int = 96, w: int = 128) -> np.ndarray:
+    """Synthetic frame: a red 'person' rectangle (the tiny matter's person) on green."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 1] = 160
+    img[h // 4 : h, w // 3 : 2 * w // 3] = (230, 40, 40)
+    return img
