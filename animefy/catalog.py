@@ -47,6 +47,7 @@ class ModelSpec:
     size_multiple: int = 1
     fixed_size: tuple[int, int] | None = None
     max_side: int | None = None
+    min_side: int = 384  # stylizers run with at least this short side (upscaled if needed)
     licence: str = "unknown"
     commercial: bool = False
     regions: tuple[str, ...] = ()

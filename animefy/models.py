@@ -12,7 +12,7 @@ from .hub import resolve_model
 from .matting import MATTERS, Matter
 from .runtime import OnnxGenerator
 from .settings import Settings
-from .stylize import CelStylizer, IdentityStylizer, LimitedSide, NamedGenerator, Stylizer
+from .stylize import CelStylizer, IdentityStylizer, NamedGenerator, Stylizer, WorkingSize
 
 _cache: dict[tuple[str, str], object] = {}
 _lock = threading.Lock()
@@ -36,8 +36,8 @@ def load_stylizer(name: str, catalog: Catalog | None = None, settings: Settings 
     path = resolve_model(spec, settings)
 
     def make() -> Stylizer:
-        styl: Stylizer = NamedGenerator(spec, OnnxGenerator(spec, path, settings.threads))
-        return LimitedSide(styl, spec.max_side) if spec.max_side else styl
+        styl = NamedGenerator(spec, OnnxGenerator(spec, path, settings.threads))
+        return WorkingSize(styl, spec.min_side, spec.max_side or 0)
 
     return _cached((name, str(path)), make)
 

@@ -100,9 +100,9 @@ def _face_box(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:  # noq
     )
 
 
-def _stylize_resized(stylizer: Stylizer, crop: np.ndarray) -> np.ndarray:
-    """Face crops go to fixed-size models at their native size (not tiled)."""
-    fixed = getattr(getattr(stylizer, "spec", None), "fixed_size", None)
+def _stylize_face(stylizer: Stylizer, crop: np.ndarray) -> np.ndarray:
+    """Face crops go to fixed-size models at the model's own size (not tiled)."""
+    fixed = getattr(getattr(stylizer, "inner", stylizer), "fixed_size", None)
     if not fixed:
         return stylizer(crop)
     h, w = crop.shape[:2]
@@ -206,7 +206,7 @@ class Renderer:
                     continue
                 crop = np.ascontiguousarray(frames[i, y0:y1, x0:x1])
                 with self.timings.stage(f"stylize {o.head_style}"):
-                    styled = crop if o.head_style == ORIGINAL else _stylize_resized(self.stylizers[o.head_style], crop)
+                    styled = crop if o.head_style == ORIGINAL else _stylize_face(self.stylizers[o.head_style], crop)
                 _paste(face_layer, styled, box)
             with self.timings.stage("compose"):
                 out[i] = blend(person[i], face_layer, reg.face_share, o.blend)

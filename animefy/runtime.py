@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .catalog import ModelSpec
@@ -156,14 +157,27 @@ class OnnxGenerator:
             )
         return y.transpose(0, 2, 3, 1) if self.spec.layout == "NCHW" else y
 
+    def _fixed(self, x: np.ndarray) -> np.ndarray:
+        """A fixed-size model on one frame: a frame that fits in one tile is scaled up to fill
+        it (aspect kept, remainder padded) rather than padded to mostly nothing; larger frames
+        are tiled with overlap."""
+        th, tw = self.spec.fixed_size
+        h, w = x.shape[:2]
+        if h <= th and w <= tw:
+            s = min(th / h, tw / w)
+            sh, sw = min(th, round(h * s)), min(tw, round(w * s))
+            big = cv2.resize(x, (sw, sh), interpolation=cv2.INTER_CUBIC)
+            y = self._infer(pad_to_multiple(big[None], 1, (th, tw)))[0][:sh, :sw]
+            return cv2.resize(y, (w, h), interpolation=cv2.INTER_AREA)
+        return run_tiled(x, (th, tw), self.tile_overlap, lambda t: self._infer(t[None])[0])
+
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         single = frames.ndim == 3
         batch = frames[None] if single else frames
         _, h, w, _ = batch.shape
         x = to_model_range(batch, self.spec)
         if self.spec.fixed_size is not None:
-            tile = tuple(self.spec.fixed_size)
-            y = np.stack([run_tiled(f, tile, self.tile_overlap, lambda t: self._infer(t[None])[0]) for f in x])
+            y = np.stack([self._fixed(f) for f in x])
         else:
             padded = pad_to_multiple(x, max(1, self.spec.size_multiple))
             y = self._infer(padded)[:, :h, :w]

@@ -58,22 +58,31 @@ class IdentityStylizer:
         return frames
 
 
-class LimitedSide:
-    """Runs a stylizer at most at `max_side` on the long side (a model's working limit) and
-    resizes its output back."""
+class WorkingSize:
+    """Runs a stylizer at a size it works well at: small inputs are scaled up so the short side
+    is at least `min_side` (GAN stylizers smear faces at low resolution), large ones down so
+    the long side is at most `max_side`; the output is resized back."""
 
-    def __init__(self, inner: Stylizer, max_side: int) -> None:
-        self.inner, self.max_side, self.name = inner, max_side, inner.name
+    def __init__(self, inner: Stylizer, min_side: int = 0, max_side: int = 0) -> None:
+        self.inner, self.min_side, self.max_side, self.name = inner, min_side, max_side, inner.name
+
+    def scale_for(self, h: int, w: int) -> float:
+        s = max(1.0, self.min_side / min(h, w)) if self.min_side else 1.0
+        if self.max_side and max(h, w) * s > self.max_side:
+            s = self.max_side / max(h, w)
+        return s
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         h, w = frames.shape[-3:-1]
-        if max(h, w) <= self.max_side:
+        s = self.scale_for(h, w)
+        if abs(s - 1.0) < 1e-3:
             return self.inner(frames)
-        s = self.max_side / max(h, w)
         size = (round(w * s), round(h * s))
         batch = frames[None] if frames.ndim == 3 else frames
-        small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in batch])
-        out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in self.inner(small)])
+        there = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
+        back = cv2.INTER_AREA if s > 1 else cv2.INTER_CUBIC
+        resized = np.stack([cv2.resize(f, size, interpolation=there) for f in batch])
+        out = np.stack([cv2.resize(f, (w, h), interpolation=back) for f in self.inner(resized)])
         return out[0] if frames.ndim == 3 else out
 
 
@@ -85,3 +94,7 @@ class NamedGenerator:
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return self.generator(frames)
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        return self.spec.fixed_size
