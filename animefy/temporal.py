@@ -138,7 +138,12 @@ class TemporalSupervisor:
         rpf, rnf = resize_mask(rp, full.shape[:2])[..., None], resize_mask(rn, full.shape[:2])[..., None]
         weight = rpf + rnf
         rebuilt = np.where(weight > 0.05, (wpf * rpf + wnf * rnf) / np.maximum(weight, 1e-3), (wpf + wnf) / 2)
-        cur.output = np.clip(rebuilt + 0.5, 0, 255).astype(np.uint8)
+        # Use the rebuilt pixels where the glitch is (grown and feathered); elsewhere the frame
+        # keeps its own detail, which interpolation would only blur.
+        area = cv2.dilate((cv2.blur(excess, (block, block)) > o.glitch_threshold / 2).astype(np.float32),
+                          np.ones((block, block), np.uint8))
+        area = resize_mask(cv2.GaussianBlur(area, (0, 0), block / 3), full.shape[:2])[..., None]
+        cur.output = np.clip(full + area * (rebuilt - full) + 0.5, 0, 255).astype(np.uint8)
         sy, sx = full.shape[0] / shape[0], full.shape[1] / shape[1]
         half = block // 2
         self.report.rebuilt.append(cur.index)
