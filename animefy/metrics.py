@@ -10,7 +10,9 @@ import numpy as np
 from .flow import FlowEstimator, consistent, warp
 
 
-def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray], flow: FlowEstimator | None = None) -> float:
+def warping_error(
+    outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray], flow: FlowEstimator | None = None
+) -> float:
     """E_warp: flow computed on the input video (DIS here; Lai et al. used FlowNet2), occlusion
     mask from forward-backward consistency and motion boundaries, mean squared difference (in
     0..1 units) between output t and output t+1 warped onto t over non-occluded pixels,

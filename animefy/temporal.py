@@ -82,8 +82,13 @@ class TemporalSupervisor:
     # -- streaming ---------------------------------------------------------------------------
     def push(self, inp: np.ndarray, out: np.ndarray, person: np.ndarray | None = None) -> list[np.ndarray]:
         small_rgb = resize_to(inp, self.options.flow_max_side)
-        slot = _Slot(self.report.frames, cv2.cvtColor(small_rgb, cv2.COLOR_RGB2GRAY), small_rgb, out,
-                     None if person is None else resize_mask(person.astype(np.float32), small_rgb.shape[:2]))
+        slot = _Slot(
+            self.report.frames,
+            cv2.cvtColor(small_rgb, cv2.COLOR_RGB2GRAY),
+            small_rgb,
+            out,
+            None if person is None else resize_mask(person.astype(np.float32), small_rgb.shape[:2]),
+        )
         self.report.frames += 1
         if self.window:
             last = self.window[-1]
@@ -120,10 +125,13 @@ class TemporalSupervisor:
         rp = consistent(fp, cur.from_prev, motion_boundaries=False)
         rn = consistent(fn, nxt.to_prev, motion_boundaries=False)
         ic = cur.small_rgb.astype(np.float32)
-        inp_resid = np.maximum(np.abs(ic - warp(prev.small_rgb.astype(np.float32), fp)).mean(-1),
-                               np.abs(ic - warp(nxt.small_rgb.astype(np.float32), fn)).mean(-1))
-        excess = (np.minimum(np.abs(oc - wp).mean(-1), np.abs(oc - wn).mean(-1))
-                  - np.abs(wp - wn).mean(-1) - 2.0 * inp_resid)
+        inp_resid = np.maximum(
+            np.abs(ic - warp(prev.small_rgb.astype(np.float32), fp)).mean(-1),
+            np.abs(ic - warp(nxt.small_rgb.astype(np.float32), fn)).mean(-1),
+        )
+        excess = (
+            np.minimum(np.abs(oc - wp).mean(-1), np.abs(oc - wn).mean(-1)) - np.abs(wp - wn).mean(-1) - 2.0 * inp_resid
+        )
         excess *= rp * rn
         if cur.person is not None:
             excess *= cv2.dilate((cur.person > 0.2).astype(np.float32), np.ones((5, 5), np.uint8))
@@ -140,14 +148,21 @@ class TemporalSupervisor:
         rebuilt = np.where(weight > 0.05, (wpf * rpf + wnf * rnf) / np.maximum(weight, 1e-3), (wpf + wnf) / 2)
         # Use the rebuilt pixels where the glitch is (grown and feathered); elsewhere the frame
         # keeps its own detail, which interpolation would only blur.
-        area = cv2.dilate((cv2.blur(excess, (block, block)) > o.glitch_threshold / 2).astype(np.float32),
-                          np.ones((block, block), np.uint8))
+        area = cv2.dilate(
+            (cv2.blur(excess, (block, block)) > o.glitch_threshold / 2).astype(np.float32),
+            np.ones((block, block), np.uint8),
+        )
         area = resize_mask(cv2.GaussianBlur(area, (0, 0), block / 3), full.shape[:2])[..., None]
         cur.output = np.clip(full + area * (rebuilt - full) + 0.5, 0, 255).astype(np.uint8)
         sy, sx = full.shape[0] / shape[0], full.shape[1] / shape[1]
         half = block // 2
         self.report.rebuilt.append(cur.index)
-        self.report.glitch_boxes[cur.index] = (int((x - half) * sx), int((y - half) * sy), int(block * sx), int(block * sy))
+        self.report.glitch_boxes[cur.index] = (
+            int((x - half) * sx),
+            int((y - half) * sy),
+            int(block * sx),
+            int(block * sy),
+        )
 
     # -- deflicker -------------------------------------------------------------------------
     def _emit(self, slot: _Slot) -> np.ndarray:

@@ -32,14 +32,24 @@ def cmd_video(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        result = stylize_video(args.input, out, _options(args, settings), temporal, settings,
-                               batch_size=args.batch_size, transparent_format=args.transparent_format, progress=progress)
+        result = stylize_video(
+            args.input,
+            out,
+            _options(args, settings),
+            temporal,
+            settings,
+            batch_size=args.batch_size,
+            transparent_format=args.transparent_format,
+            progress=progress,
+        )
     finally:
         bar.close()
     for message in result.messages:
         print(message, file=sys.stderr)
-    print(f"wrote {result.path} ({result.frames} frames, {result.fps} fps, {result.size[0]}x{result.size[1]}); "
-          f"supervisor: {result.report.summary()}")
+    print(
+        f"wrote {result.path} ({result.frames} frames, {result.fps} fps, {result.size[0]}x{result.size[1]}); "
+        f"supervisor: {result.report.summary()}"
+    )
     if args.timings:
         print(result.timings.table())
     return 0

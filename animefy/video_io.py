@@ -68,7 +68,9 @@ def parse_probe(text: str) -> VideoInfo:
     """Parse `ffmpeg -i FILE` output (stderr) into VideoInfo; InputError when no video."""
     video = _VIDEO.search(text)
     if not video:
-        raise InputError("No video stream found: the file is not a video or is damaged. Use an MP4, MOV, WebM or AVI clip.")
+        raise InputError(
+            "No video stream found: the file is not a video or is damaged. Use an MP4, MOV, WebM or AVI clip."
+        )
     line = text[video.start() : text.find("\n", video.start())]
     fps, tbr = _rate(_FPS.search(line)), _rate(_TBR.search(line))
     rate = fps or tbr
@@ -99,7 +101,9 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(f"No video file at {path}.")
     if path.stat().st_size == 0:
         raise InputError("The video file is empty.")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=60)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=60
+    )
     return parse_probe(proc.stderr)
 
 
@@ -160,8 +164,15 @@ class VideoWriter:
     """Streams frames into ffmpeg; writes to a temporary name and renames on success, so a
     failed run never leaves (or overwrites with) a broken file."""
 
-    def __init__(self, out: str | Path, width: int, height: int, fps: Fraction, audio_from: Path | None = None,
-                 alpha: bool = False) -> None:
+    def __init__(
+        self,
+        out: str | Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        audio_from: Path | None = None,
+        alpha: bool = False,
+    ) -> None:
         self.out = Path(out)
         self.tmp = self.out.with_name(f".{self.out.stem}.part{self.out.suffix}")
         self.alpha, self.shape = alpha, (height, width, 4 if alpha else 3)

@@ -160,7 +160,9 @@ def stylize_video(
                     if isinstance(item, BaseException):
                         raise item
                     if item.shape[:2] != (h, w):
-                        raise InputError(f"Frame size changed mid-video ({item.shape[1]}x{item.shape[0]}); re-encode the clip.")
+                        raise InputError(
+                            f"Frame size changed mid-video ({item.shape[1]}x{item.shape[0]}); re-encode the clip."
+                        )
                     if index % hold == 0:
                         batch.append(item)
                         counts.append(1)

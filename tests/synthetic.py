@@ -38,7 +38,9 @@ def gan_like(frames, amplitude: float = 6.0, seed: int = 1):
     out = []
     for f in frames:
         h, w = f.shape[:2]
-        noise = cv2.resize(rng.normal(0, amplitude, (h // 6, w // 6, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        noise = cv2.resize(
+            rng.normal(0, amplitude, (h // 6, w // 6, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+        )
         out.append(np.clip(f.astype(np.float32) + noise, 0, 255).astype(np.uint8))
     return out
 

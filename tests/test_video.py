@@ -23,10 +23,26 @@ from animefy.video_io import exact_fps, ffmpeg_exe, parse_probe, probe, read_fra
 from animefy.video_pipeline import stylize_video
 
 
-def make_clip(path, fps: str = "25", seconds: float = 1.0, size: str = "96x64", audio: bool = False, extra=(),
-              pix_fmt: str = "yuv420p"):
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-           f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+def make_clip(
+    path,
+    fps: str = "25",
+    seconds: float = 1.0,
+    size: str = "96x64",
+    audio: bool = False,
+    extra=(),
+    pix_fmt: str = "yuv420p",
+):
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={fps}:duration={seconds}",
+    ]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
     cmd += ["-c:v", "libx264", "-pix_fmt", pix_fmt, *extra, str(path)]
@@ -40,8 +56,11 @@ def count_frames(path) -> int:
 
 
 def audio_duration(path) -> float | None:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:a:0", "-f", "null", "-"],
-                         capture_output=True, text=True).stderr
+    out = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:a:0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
     if "Audio:" not in out:
         return None
     times = [line for line in out.splitlines() if "time=" in line]
@@ -49,8 +68,10 @@ def audio_duration(path) -> float | None:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-@pytest.mark.parametrize("fps,expected", [("24", Fraction(24)), ("25", Fraction(25)),
-                                          ("30000/1001", Fraction(30000, 1001)), ("30", Fraction(30))])
+@pytest.mark.parametrize(
+    "fps,expected",
+    [("24", Fraction(24)), ("25", Fraction(25)), ("30000/1001", Fraction(30000, 1001)), ("30", Fraction(30))],
+)
 def test_exact_fps_and_frame_count(tmp_path, fps, expected):
     src = make_clip(tmp_path / "in.mp4", fps=fps, seconds=1.0)
     n_in = count_frames(src)
@@ -97,8 +118,12 @@ def test_transparent_video_webm_and_png_zip(tmp_path, tiny_setup):
     webm = stylize_video(src, tmp_path / "t.webm", StyleOptions(person_style="invert", background="transparent"))
     log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(webm.path)], capture_output=True, text=True).stderr
     assert "vp9" in log and "alpha_mode" in log.lower()
-    z = stylize_video(src, tmp_path / "t.zip", StyleOptions(person_style="invert", background="transparent"),
-                      transparent_format="png-zip")
+    z = stylize_video(
+        src,
+        tmp_path / "t.zip",
+        StyleOptions(person_style="invert", background="transparent"),
+        transparent_format="png-zip",
+    )
     names = zipfile.ZipFile(z.path).namelist()
     assert len([n for n in names if n.endswith(".png")]) == 10 and "fps.txt" in names
 
@@ -116,7 +141,9 @@ def test_bad_videos_are_refused_clearly(tmp_path):
         stylize_video(tmp_path / "missing.mp4", tmp_path / "o.mp4", StyleOptions(person_style="cel"))
     long = make_clip(tmp_path / "long.mp4", fps="5", seconds=3.0)
     with pytest.raises(LimitError, match="ANIMEFY_MAX_VIDEO_SECONDS"):
-        stylize_video(long, tmp_path / "o.mp4", StyleOptions(person_style="cel"), settings=Settings(max_video_seconds=2))
+        stylize_video(
+            long, tmp_path / "o.mp4", StyleOptions(person_style="cel"), settings=Settings(max_video_seconds=2)
+        )
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -137,7 +164,22 @@ def test_probe_parsing_rotation_vfr_and_fps():
 def test_rotated_phone_video_comes_out_upright(tmp_path):
     src = make_clip(tmp_path / "land.mp4", fps="25", seconds=0.4, size="96x64")
     rotated = tmp_path / "phone.mp4"
-    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-display_rotation", "90", "-i", str(src), "-c", "copy", str(rotated)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            str(rotated),
+        ],
+        check=True,
+    )
     info = probe(rotated)
     assert (info.width, info.height) == (64, 96)
     res = stylize_video(rotated, tmp_path / "out.mp4", StyleOptions(person_style="cel"))
@@ -194,7 +236,25 @@ def test_supervisor_finds_and_rebuilds_injected_glitches():
 def test_video_cli_with_progress(tmp_path):
     src = make_clip(tmp_path / "in.mp4", fps="25", seconds=0.6)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-m", "animefy", "video", str(src), "-o", str(tmp_path / "o.mp4"), "-s", "cel",
-                          "--hold", "2", "--timings"], capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "animefy",
+            "video",
+            str(src),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "-s",
+            "cel",
+            "--hold",
+            "2",
+            "--timings",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "15/15" in res.stderr and "15 frames" in res.stdout and "temporal" in res.stdout
