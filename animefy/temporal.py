@@ -26,7 +26,7 @@ from .flow import FlowEstimator, consistent, resize_mask, resize_to, warp
 @dataclass(frozen=True)
 class TemporalOptions:
     deflicker: bool = True
-    strength: float = 0.7  # 0 = off, 1 = strongest smoothing of small changes
+    strength: float = 0.9  # 0 = off, 1 = strongest smoothing of small changes
     change_tolerance: float = 24.0  # output differences (0..255) above ~this are real changes
     repair_glitches: bool = True
     glitch_threshold: float = 14.0  # local excess change (0..255) that marks a glitch
