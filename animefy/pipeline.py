@@ -126,6 +126,7 @@ class Renderer:
         self.options = options.validate(self.catalog)
         self.timings = timings or Timings()
         o = self.options
+        self._picture: np.ndarray | None = None
         styles = {o.person_style, o.bg_style, o.head_style}
         with self.timings.stage("load models"):
             self.stylizers = {s: load_stylizer(s, self.catalog, self.settings) for s in styles}
@@ -166,10 +167,11 @@ class Renderer:
         if o.background == "color":
             return np.broadcast_to(solid(shape, parse_colour(o.background_colour)), frames.shape)
         if o.background == "image":
-            picture = cover(o.background_image, shape)
-            if o.stylize_background_image:
-                picture = self._stylize(o.bg_style, picture)
-            return np.broadcast_to(picture, frames.shape)
+            # The same picture sits behind every frame: fit and stylize it once per frame size.
+            if self._picture is None or self._picture.shape[:2] != shape:
+                picture = cover(o.background_image, shape)
+                self._picture = self._stylize(o.bg_style, picture) if o.stylize_background_image else picture
+            return np.broadcast_to(self._picture, frames.shape)
         return self._stylize(o.bg_style, frames)
 
     def _person(self, frames: np.ndarray, regions: list[Regions], background: np.ndarray | None) -> np.ndarray:

@@ -95,8 +95,6 @@ class TemporalSupervisor:
             slot.to_prev = self.flow(slot.small, last.small)
             slot.from_prev = self.flow(last.small, slot.small)
         self.window.append(slot)
-        if len(self.window) < 2 and self.report.frames > 1:
-            return []
         if len(self.window) == 3:
             self._repair(*self.window)
         ready = []
