@@ -30,28 +30,18 @@ def _style_args(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202
-    from .images import load_image
     from .models import default_style
-    from .pipeline import BACKGROUNDS, StyleOptions
+    from .pipeline import StyleOptions, background_fields
 
-    person = args.person_style or default_style(settings=settings)
-    bg = args.background
-    kwargs = {}
-    if bg.startswith("#"):
-        kwargs = {"background": "color", "background_colour": bg}
-    elif bg in BACKGROUNDS and bg not in ("image", "color"):
-        kwargs = {"background": bg}
-    else:
-        kwargs = {"background": "image", "background_image": load_image(bg, settings).rgb}
     return StyleOptions(
-        person_style=person,
+        person_style=args.person_style or default_style(settings=settings),
         background_style=args.background_style,
         face_style=args.face_style,
         stylize_background_image=not args.no_stylize_background_image,
         blend=args.blend,
         matte_model=args.matte_model,
         upscale=args.upscale,
-        **kwargs,
+        **background_fields(args.background, settings),
     )
 
 

@@ -3,6 +3,8 @@ forward-backward consistency mask used by the supervisor and the metrics."""
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -37,8 +39,16 @@ def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = _grid(h, w)
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinate grids, made once per frame size (warp runs several times a frame)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
 
 
 def consistent(fwd: np.ndarray, bwd: np.ndarray, motion_boundaries: bool = True) -> np.ndarray:

@@ -4,7 +4,7 @@ batches of frames, so the video pipeline reuses it unchanged."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -218,38 +218,44 @@ class Renderer:
         """Stylize and compose a batch (N, H, W, 3) of frames of one size."""
         o = self.options
         if not o.needs_matte:
-            return [Frame(f) for f in self._upscale(self._stylize(o.person_style, frames), None)]
-        background = self._background(frames)
-        person = self._faces(self._person(frames, regions, background), frames, regions)
-        results = []
-        with self.timings.stage("compose"):
-            for i, reg in enumerate(regions):
+            results = [Frame(f) for f in self._stylize(o.person_style, frames)]
+        else:
+            background = self._background(frames)
+            person = self._faces(self._person(frames, regions, background), frames, regions)
+            # Multi-band blending smooths tone seams within one scene; over a replaced
+            # background it would bleed the old scene's colours, so feather there.
+            method = o.blend if o.background == "keep" else "feather"
+            with self.timings.stage("compose"):
                 if background is None:
-                    results.append(Frame(person[i], reg.alpha))
+                    results = [Frame(person[i], reg.alpha) for i, reg in enumerate(regions)]
                 else:
-                    # Multi-band blending smooths tone seams within one scene; over a replaced
-                    # background it would bleed the old scene's colours, so feather there.
-                    method = o.blend if o.background == "keep" else "feather"
-                    results.append(Frame(blend(background[i], person[i], reg.alpha, method)))
-        if self.upscaler is not None:
-            results = [Frame(*self._upscale_one(r.rgb, r.alpha)) for r in results]
-        return results
+                    results = [
+                        Frame(blend(background[i], person[i], reg.alpha, method)) for i, reg in enumerate(regions)
+                    ]
+        return [self._upscale(r) for r in results] if self.upscaler is not None else results
 
-    def _upscale(self, frames: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-        if self.upscaler is None:
-            return frames
-        return np.stack([self._upscale_one(f, alpha)[0] for f in frames])
-
-    def _upscale_one(self, rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _upscale(self, frame: Frame) -> Frame:
         with self.timings.stage(f"upscale {self.options.upscale}"):
-            big = self.upscaler(rgb)
+            big = self.upscaler(frame.rgb)
+            alpha = frame.alpha
             if alpha is not None:
                 alpha = cv2.resize(alpha, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-        return big, alpha
+        return Frame(big, alpha)
 
     def __call__(self, rgb: np.ndarray) -> Frame:
         regions = self.split(rgb)
         return self.render(rgb[None], [regions])[0]
+
+
+def background_fields(background: str | Path | bytes | np.ndarray | None, settings: Settings | None = None) -> dict:
+    """StyleOptions fields for a background given the way users give it: 'keep',
+    'transparent', '#RRGGBB' (or 'color' for white), or a picture (path, bytes or array).
+    Shared by the Python API, the CLI and the UI."""
+    if background is None or (isinstance(background, str) and background in ("keep", "transparent", "image")):
+        return {"background": background or "keep"}
+    if isinstance(background, str) and (background.startswith("#") or background == "color"):
+        return {"background": "color", "background_colour": background if background.startswith("#") else "#ffffff"}
+    return {"background": "image", "background_image": load_image(background, settings).rgb}
 
 
 @dataclass
@@ -283,14 +289,13 @@ def stylize_image(
     with timings.stage("decode"):
         loaded = load_image(image, settings)
     if options is None:
-        options = StyleOptions(person_style=person_style, background_style=background_style, face_style=face_style)
-        if isinstance(background, str) and background.startswith("#"):
-            options = replace(options, background="color", background_colour=background)
-        elif isinstance(background, str) and background in BACKGROUNDS:
-            options = replace(options, background=background)
-        elif background is not None:
-            options = replace(options, background="image", background_image=load_image(background, settings).rgb)
-        options = replace(options, **extra) if extra else options
+        options = StyleOptions(
+            person_style=person_style,
+            background_style=background_style,
+            face_style=face_style,
+            **background_fields(background, settings),
+            **extra,
+        )
     renderer = Renderer(options, settings=settings, timings=timings)
     frame = renderer(loaded.rgb)
     return ImageResult(frame.rgb, frame.alpha, timings, loaded.messages)

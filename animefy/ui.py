@@ -60,18 +60,14 @@ def models_markdown(settings: Settings) -> str:
 
 
 def _options(person, background_style, face_style, background, colour, picture):  # noqa: ANN001, ANN202
-    from .images import load_image
-    from .pipeline import StyleOptions
+    from .pipeline import StyleOptions, background_fields
 
-    kwargs = {"background": background}
-    if background == "color":
-        kwargs["background_colour"] = colour or "#ffffff"
-    if background == "image":
-        if not picture:
-            raise AnimefyError("Choose 'picture' only with a background picture uploaded.")
-        kwargs["background_image"] = load_image(picture).rgb
+    given = {"color": colour or "#ffffff", "image": picture or "image"}.get(background, background)
     return StyleOptions(
-        person_style=person, background_style=background_style or None, face_style=face_style or None, **kwargs
+        person_style=person,
+        background_style=background_style or None,
+        face_style=face_style or None,
+        **background_fields(given),
     )
 
 
