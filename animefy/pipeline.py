@@ -19,6 +19,7 @@ from .regions import Regions, bounding_box, make_regions, whole_frame_regions
 from .settings import Settings
 from .stylize import Stylizer
 from .timings import Timings
+from .variations import VARIATIONS, apply_variation
 
 BACKGROUNDS = ("keep", "transparent", "color", "image")
 
@@ -36,6 +37,7 @@ class StyleOptions:
     background_image: np.ndarray | None = field(default=None, compare=False, repr=False)
     stylize_background_image: bool = True
     blend: str = "laplacian"
+    background_variation: str = "none"  # day | dusk | night | spring | summer | autumn | winter
     matte_model: str = "rvm"
     face_model: str = "yunet"
     upscale: str | None = None
@@ -50,7 +52,12 @@ class StyleOptions:
 
     @property
     def needs_matte(self) -> bool:
-        return self.background != "keep" or self.bg_style != self.person_style or self.needs_faces
+        return (
+            self.background != "keep"
+            or self.bg_style != self.person_style
+            or self.needs_faces
+            or self.background_variation != "none"
+        )
 
     @property
     def needs_faces(self) -> bool:
@@ -65,6 +72,14 @@ class StyleOptions:
             parse_colour(self.background_colour)
         if self.background == "image" and self.background_image is None:
             raise InputError("background='image' needs a background picture; upload one or choose another background.")
+        if self.background_variation not in VARIATIONS:
+            raise InputError(
+                f"Unknown background variation '{self.background_variation}'; use one of {', '.join(VARIATIONS)}."
+            )
+        if self.background_variation != "none" and self.background in ("transparent", "color"):
+            raise InputError(
+                "Background variations apply to a kept or replaced background, not to a transparent or solid one."
+            )
         if self.blend not in ("laplacian", "feather"):
             raise InputError(f"blend must be 'laplacian' or 'feather', not '{self.blend}'.")
         if self.needs_matte:
@@ -160,26 +175,38 @@ class Renderer:
         with self.timings.stage(f"stylize {style}"):
             return self.stylizers[style](frames)
 
-    def _background(self, frames: np.ndarray) -> np.ndarray | None:
+    def _background(self, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(the stylized scene, which the person layer may reuse; the background layer, with the
+        variation graded in). The layer is None for a transparent background."""
         o, shape = self.options, frames.shape[1:3]
         if o.background == "transparent":
-            return None
+            return None, None
         if o.background == "color":
-            return np.broadcast_to(solid(shape, parse_colour(o.background_colour)), frames.shape)
+            return None, np.broadcast_to(solid(shape, parse_colour(o.background_colour)), frames.shape)
         if o.background == "image":
-            # The same picture sits behind every frame: fit and stylize it once per frame size.
+            # The same picture sits behind every frame: fit, stylize and grade it once per size.
             if self._picture is None or self._picture.shape[:2] != shape:
                 picture = cover(o.background_image, shape)
-                self._picture = self._stylize(o.bg_style, picture) if o.stylize_background_image else picture
-            return np.broadcast_to(self._picture, frames.shape)
-        return self._stylize(o.bg_style, frames)
+                picture = self._stylize(o.bg_style, picture) if o.stylize_background_image else picture
+                self._picture = self._vary(picture)
+            return None, np.broadcast_to(self._picture, frames.shape)
+        scene = self._stylize(o.bg_style, frames)
+        if o.background_variation == "none":
+            return scene, scene
+        return scene, np.stack([self._vary(f) for f in scene])
 
-    def _person(self, frames: np.ndarray, regions: list[Regions], background: np.ndarray | None) -> np.ndarray:
+    def _vary(self, rgb: np.ndarray) -> np.ndarray:
+        if self.options.background_variation == "none":
+            return rgb
+        with self.timings.stage(f"variation {self.options.background_variation}"):
+            return apply_variation(rgb, self.options.background_variation)
+
+    def _person(self, frames: np.ndarray, regions: list[Regions], scene: np.ndarray | None) -> np.ndarray:
         """Person style on the union of the person boxes of the batch (one crop size, so the
         batch runs in one call); outside the box the frame is left as it was."""
         o = self.options
-        if o.person_style == o.bg_style and o.background == "keep" and background is not None:
-            return background
+        if o.person_style == o.bg_style and scene is not None:
+            return scene
         if o.person_style == ORIGINAL:
             return frames
         union = np.max(np.stack([r.alpha for r in regions]), axis=0)
@@ -220,11 +247,13 @@ class Renderer:
         if not o.needs_matte:
             results = [Frame(f) for f in self._stylize(o.person_style, frames)]
         else:
-            background = self._background(frames)
-            person = self._faces(self._person(frames, regions, background), frames, regions)
-            # Multi-band blending smooths tone seams within one scene; over a replaced
-            # background it would bleed the old scene's colours, so feather there.
-            method = o.blend if o.background == "keep" else "feather"
+            scene, background = self._background(frames)
+            person = self._faces(self._person(frames, regions, scene), frames, regions)
+            # Multi-band blending smooths tone seams within one scene; over a replaced or
+            # regraded background it would bleed one layer's colours into the other (a halo),
+            # so feather there.
+            same_scene = o.background == "keep" and o.background_variation == "none"
+            method = o.blend if same_scene else "feather"
             with self.timings.stage("compose"):
                 if background is None:
                     results = [Frame(person[i], reg.alpha) for i, reg in enumerate(regions)]

@@ -139,3 +139,34 @@ def test_real_face_style_changes_only_the_face(astronaut):
     diff = np.abs(base - faced).sum(axis=2)
     assert diff[110:170, 210:280].mean() > 10  # face
     assert diff[400:, :].mean() < 2  # suit and lower background
+
+
+@pytest.mark.parametrize("variation", ["day", "dusk", "night", "spring", "summer", "autumn", "winter"])
+def test_background_variation_changes_only_the_background(tiny_setup, variation):
+    img = person_on_green()
+    inside, outside = (slice(50, 90), slice(56, 72)), (slice(0, 10), slice(0, 30))
+    plain = stylize_image(img, person_style="invert").rgb.astype(int)
+    varied = stylize_image(img, person_style="invert", background_variation=variation).rgb.astype(int)
+    assert np.abs(varied - plain)[inside].max() <= 1
+    assert np.abs(varied - plain)[outside].mean() > 4
+
+
+def test_variation_directions():
+    from animefy.variations import apply_variation
+
+    y, x = np.mgrid[0:64, 0:64]
+    scene = np.dstack([x * 2 + 40, 150 + y, 90 + x]).astype(np.uint8)  # greenish
+    night, dusk = apply_variation(scene, "night"), apply_variation(scene, "dusk")
+    autumn, winter = apply_variation(scene, "autumn"), apply_variation(scene, "winter")
+    assert night.mean() < scene.mean() * 0.6 and night[..., 2].mean() > night[..., 0].mean()
+    assert dusk[..., 0].mean() - dusk[..., 2].mean() > scene[..., 0].mean() - scene[..., 2].mean()
+    assert autumn[..., 0].mean() > scene[..., 0].mean() + 10  # greens turn orange
+    sat = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2HSV)[..., 1].mean()  # noqa: E731
+    assert sat(winter) < sat(scene) * 0.7
+
+
+def test_variation_errors(tiny_setup):
+    with pytest.raises(InputError, match="variation"):
+        stylize_image(person_on_green(), person_style="invert", background_variation="monsoon")
+    with pytest.raises(InputError, match="transparent"):
+        stylize_image(person_on_green(), person_style="invert", background="transparent", background_variation="night")
