@@ -1,5 +1,10 @@
-"""animefy web app. Run `python app.py` (local) or deploy as a Hugging Face Space / ModelScope
-studio. The UI lives in animefy/ui.py; this file only starts it."""
+"""animefy web app: `python app.py` locally, or the app file of a Hugging Face Space (ZeroGPU)
+or a ModelScope studio. The UI lives in animefy/ui.py; this file only starts it."""
+
+try:  # ZeroGPU wants `spaces` imported before anything that may initialise CUDA
+    import spaces  # noqa: F401
+except ImportError:
+    pass
 
 from animefy.ui import main
 

@@ -76,6 +76,12 @@ def available_styles(catalog: Catalog | None = None, settings: Settings | None =
 
 
 def default_style(catalog: Catalog | None = None, settings: Settings | None = None) -> str:
-    """The first preferred style that is available offline; 'cel' always is."""
+    """ANIMEFY_DEFAULT_STYLE if it is available, else the first preferred style that is
+    available offline; 'cel' always is."""
+    import os
+
     have = set(available_styles(catalog, settings))
+    wanted = os.environ.get("ANIMEFY_DEFAULT_STYLE", "").strip()
+    if wanted in have:
+        return wanted
     return next(s for s in PREFERRED_STYLES if s in have or s == "cel")

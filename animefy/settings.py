@@ -34,6 +34,9 @@ class Settings:
     max_video_seconds: int = 600
     max_video_side: int = 1920
     threads: int = 0
+    max_upload_mb: int = 200
+    rate_limit_per_minute: int = 30
+    max_queued_jobs: int = 8
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -54,4 +57,7 @@ class Settings:
             max_video_seconds=_int_env("ANIMEFY_MAX_VIDEO_SECONDS", 600),
             max_video_side=_int_env("ANIMEFY_MAX_VIDEO_SIDE", 1920),
             threads=_int_env("ANIMEFY_THREADS", 0),
+            max_upload_mb=_int_env("ANIMEFY_MAX_UPLOAD_MB", 200),
+            rate_limit_per_minute=_int_env("ANIMEFY_RATE_LIMIT", 30),
+            max_queued_jobs=_int_env("ANIMEFY_MAX_JOBS", 8),
         )

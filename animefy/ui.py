@@ -1,36 +1,30 @@
-"""Gradio app: a thin layer over animefy.pipeline / animefy.video_pipeline. Every failure is
-shown as a message (gr.Error), never a traceback, and the server keeps serving."""
+"""Gradio app: a thin layer over animefy.service. Every failure is shown as a message
+(gr.Error), never a traceback, and the server keeps serving. The REST API for mobile clients
+is mounted at /api/v1 after launch, so ZeroGPU's start-up path (demo.launch) is kept."""
 
 from __future__ import annotations
 
 import os
-import tempfile
-import uuid
 from pathlib import Path
 
-try:  # ZeroGPU: `spaces` must be imported before anything that initialises CUDA.
-    import spaces  # type: ignore
+import gradio as gr  # noqa: E402
 
-    gpu = spaces.GPU
-except ImportError:  # off Spaces: run unchanged on CPU
+from .catalog import ORIGINAL, load_catalog  # noqa: E402
+from .errors import AnimefyError  # noqa: E402
+from .hub import availability  # noqa: E402
+from .service import (  # noqa: E402
+    StyleRequest,
+    gpu,  # first: imports `spaces` (ZeroGPU) before anything touches CUDA
+    render_image,
+    render_video,
+)
+from .settings import Settings  # noqa: E402
+from .temporal import TemporalOptions  # noqa: E402
+from .ui_text import EN, ZH  # noqa: E402
+from .variations import VARIATIONS  # noqa: E402
 
-    def gpu(fn=None, **_kw):  # noqa: ANN001, ANN202
-        return fn if fn is not None else (lambda f: f)
-
-
-import gradio as gr
-
-from .catalog import ORIGINAL, load_catalog
-from .errors import AnimefyError
-from .hub import availability
-from .settings import Settings
-
-OUTPUT_DIR = Path(os.environ.get("ANIMEFY_OUTPUT_DIR", tempfile.gettempdir())) / "animefy_outputs"
-
-
-def _out_path(suffix: str) -> Path:
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    return OUTPUT_DIR / f"animefy_{uuid.uuid4().hex[:12]}{suffix}"
+T = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH})
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def style_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -38,41 +32,30 @@ def style_choices(settings: Settings) -> list[tuple[str, str]]:
     choices = []
     for name in catalog.styles():
         spec = catalog.get(name)
-        status = availability(spec, settings)
-        mark = "" if status != "missing" else " (not downloaded)"
-        choices.append((spec.label() + mark, name))
+        missing = availability(spec, settings) == "missing"
+        choices.append((spec.label() + (" (not downloaded)" if missing else ""), name))
     return choices
 
 
 def models_markdown(settings: Settings) -> str:
     catalog = load_catalog(settings)
-    lines = ["| model | role | licence | status |", "|---|---|---|---|"]
+    lines = ["| model | 模型 | role | licence | status |", "|---|---|---|---|---|"]
     for name, spec in catalog.models.items():
         status = availability(spec, settings)
-        shown = "built in" if status == "built-in" else ("missing" if status == "missing" else "available")
-        lines.append(f"| {spec.display} (`{name}`) | {spec.role} | {spec.licence} | {shown} |")
-    lines.append("")
-    lines.append(
-        "Missing models download from the Hugging Face Hub on first use. Offline, put the files in a "
-        "folder and set `ANIMEFY_MODELS_DIR` to it; the built-in **Cel shading** style always works."
-    )
+        shown = {"built-in": "built in"}.get(status, "missing" if status == "missing" else "available")
+        lines.append(f"| {spec.display} (`{name}`) | {spec.display_zh} | {spec.role} | {spec.licence} | {shown} |")
+    lines += ["", "Missing models download from the Hugging Face Hub (ModelScope as a mirror) on first use. "
+              "Offline, put the files in a folder and set `ANIMEFY_MODELS_DIR` to it (`python -m animefy models` "
+              "lists the file names). `[NC]` marks weights licensed for non-commercial use only."]  # fmt: skip
     return "\n".join(lines)
 
 
-def _options(person, background_style, face_style, background, colour, picture):  # noqa: ANN001, ANN202
-    from .pipeline import StyleOptions, background_fields
-
-    given = {"color": colour or "#ffffff", "image": picture or "image"}.get(background, background)
-    return StyleOptions(
-        person_style=person,
-        background_style=background_style or None,
-        face_style=face_style or None,
-        **background_fields(given),
-    )
+def _fail(exc: AnimefyError) -> gr.Error:
+    return gr.Error(str(exc))
 
 
 @gpu(duration=60)
-def stylize_image_endpoint(
+def stylize_image(
     image: str,
     person_style: str,
     background_style: str = "",
@@ -80,29 +63,29 @@ def stylize_image_endpoint(
     background: str = "keep",
     colour: str = "#ffffff",
     picture: str | None = None,
+    variation: str = "none",
     progress=gr.Progress(),
-) -> str:  # noqa: ANN001, B008
-    """Stylize a photo. Returns the path of a PNG (RGBA when background='transparent')."""
-    from .images import save_png
-    from .pipeline import stylize_image
+) -> str:  # noqa: ANN001
+    """Stylize a photo; returns a PNG (RGBA when background is 'transparent').
 
+    background: keep | transparent | color | image (with `picture`). Styles: see the Models tab;
+    'original' keeps a region as photographed; empty = same as the person style.
+    """
     if not image:
         raise gr.Error("Upload a photo first.")
     try:
-        progress(0.1, desc="splitting and stylizing")
-        result = stylize_image(
-            image, options=_options(person_style, background_style, face_style, background, colour, picture)
-        )
-        progress(0.95, desc="saving")
-        for message in result.messages:
-            gr.Info(message)
-        return str(save_png(_out_path(".png"), result.rgb, result.alpha))
+        progress(0.1, desc="matting, faces and stylizing")
+        request = StyleRequest(person_style, background_style or "", face_style or "", background, colour, variation)
+        png, messages = render_image(image, request, picture)
     except AnimefyError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise _fail(exc) from exc
+    for message in messages:
+        gr.Info(message)
+    return png
 
 
 @gpu(duration=300)
-def stylize_video_endpoint(
+def stylize_video(
     video: str,
     person_style: str,
     background_style: str = "",
@@ -110,37 +93,32 @@ def stylize_video_endpoint(
     hold: int = 1,
     transparent: bool = False,
     progress=gr.Progress(),
-) -> str:  # noqa: ANN001, B008
-    """Stylize a clip. Returns an MP4 (WebM with alpha when transparent)."""
-    from .temporal import TemporalOptions
-    from .video_pipeline import stylize_video
-
+) -> str:  # noqa: ANN001
+    """Stylize a clip; returns an MP4 (WebM with alpha when transparent). Keeps fps and audio."""
     if not video:
         raise gr.Error("Upload a video first.")
     try:
-        options = _options(person_style, background_style, "", "transparent" if transparent else "keep", "", None)
-        out = _out_path(".webm" if transparent else ".mp4")
-        result = stylize_video(
-            video,
-            out,
-            options,
-            TemporalOptions(strength=float(strength), hold=int(hold)),
-            progress=lambda done, total: progress((done, total), desc="frames", unit="frames"),
+        request = StyleRequest(person_style, background_style or "", "", "transparent" if transparent else "keep")
+        temporal = TemporalOptions(strength=float(strength), hold=int(hold))
+        result = render_video(
+            video, request, temporal, progress=lambda done, total: progress((done, total), desc="frames", unit="frames")
         )
-        for message in result.messages:
-            gr.Info(message)
-        gr.Info(f"Temporal supervisor: {result.report.summary()}")
-        return str(result.path)
     except AnimefyError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise _fail(exc) from exc
+    for message in result.messages:
+        gr.Info(message)
+    gr.Info(f"Temporal supervisor: {result.report.summary()}")
+    return str(result.path)
 
 
-BACKGROUND_CHOICES = [
-    ("keep (stylized)", "keep"),
-    ("transparent", "transparent"),
-    ("solid colour", "color"),
-    ("picture", "image"),
-]
+def _examples(rows: list, inputs: list, headers: list[str], **kwargs) -> gr.Examples:
+    """gr.Examples with plain column headers (translated labels would show as raw metadata)."""
+    examples = gr.Examples(rows, inputs, label=T("ui.examples"), **kwargs)
+    examples.dataset.headers = headers
+    return examples
+
+
+BACKGROUNDS = [("keep", "keep"), ("transparent", "transparent"), ("solid colour", "color"), ("picture", "image")]
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -149,69 +127,126 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings.from_env()
     styles = style_choices(settings)
     default = default_style(settings=settings)
-    with_original = [("Original (keep as photographed)", ORIGINAL), *styles]
-    same = [("Same as person", ""), *with_original]
+    originals = [("Original (as photographed)", ORIGINAL), *styles]
+    same = [("Same as person", ""), *originals]
+    missing = any(label.endswith("(not downloaded)") for label, _ in styles)
     with gr.Blocks(title="animefy") as demo:
-        gr.Markdown("# animefy\nTurn photos and videos of people into anime, region by region.")
-        with gr.Tab("Image"):
+        gr.Markdown(T("ui.title"))
+        if missing:
+            gr.Markdown(T("ui.offline_note"))
+        with gr.Tab(T("ui.tab_image"), id="image"):
             with gr.Row():
-                img_in = gr.Image(type="filepath", label="Photo", sources=["upload", "clipboard"])
-                img_out = gr.Image(type="filepath", format="png", image_mode="RGBA", label="Anime")
-            with gr.Row():
-                img_person = gr.Dropdown(styles, value=default, label="Style")
-                img_bg = gr.Radio(BACKGROUND_CHOICES[:2], value="keep", label="Background")
-            img_btn = gr.Button("Animefy", variant="primary")
-            img_btn.click(
-                lambda image, style, bg: stylize_image_endpoint(image, style, "", "", bg),
-                [img_in, img_person, img_bg],
-                img_out,
-                api_name="stylize_image_simple",
-            )
-        with gr.Tab("Video"):
-            with gr.Row():
-                vid_in = gr.Video(label="Clip")
-                vid_out = gr.Video(label="Anime clip")
-            with gr.Row():
-                vid_person = gr.Dropdown(styles, value=default, label="Person style")
-                vid_bg = gr.Dropdown(same, value="", label="Background style")
-            with gr.Row():
-                vid_strength = gr.Slider(0, 1, value=0.9, step=0.05, label="Flicker suppression strength")
-                vid_hold = gr.Radio(
-                    [("every frame", 1), ("on twos", 2), ("on threes", 3)], value=1, label="Anime timing"
+                img_in = gr.Image(type="filepath", label=T("ui.photo"), elem_id="image_in")
+                img_out = gr.Image(
+                    type="filepath", format="png", image_mode="RGBA", label=T("ui.result"), elem_id="image_out"
                 )
-                vid_transparent = gr.Checkbox(False, label="Transparent background (WebM with alpha)")
-            vid_btn = gr.Button("Animefy video", variant="primary")
+            with gr.Row():
+                img_style = gr.Dropdown(styles, value=default, label=T("ui.style"))
+                img_bg = gr.Radio(BACKGROUNDS[:2], value="keep", label=T("ui.background"), elem_id="image_bg")
+            img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run")
+            img_btn.click(
+                lambda image, style, bg: stylize_image(image, style, "", "", bg),
+                [img_in, img_style, img_bg],
+                img_out,
+                api_name="animefy",
+            )
+            _examples(
+                [
+                    [str(EXAMPLES / "astronaut.jpg"), default, "keep"],
+                    [str(EXAMPLES / "cameraman.jpg"), default, "transparent"],
+                ],
+                [img_in, img_style, img_bg],
+                ["photo", "style", "background"],
+                outputs=img_out,
+                fn=lambda image, style, bg: stylize_image(image, style, "", "", bg),
+                cache_examples=True,
+                cache_mode="lazy",
+            )
+        with gr.Tab(T("ui.tab_video"), id="video"):
+            with gr.Row():
+                vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in")
+                vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out")
+            with gr.Row():
+                vid_person = gr.Dropdown(styles, value=default, label=T("ui.person_style"))
+                vid_bg = gr.Dropdown(same, value="", label=T("ui.background_style"))
+            with gr.Row():
+                vid_strength = gr.Slider(0, 1, value=0.9, step=0.05, label=T("ui.strength"))
+                vid_hold = gr.Radio(
+                    [("every frame", 1), ("on twos", 2), ("on threes", 3)], value=1, label=T("ui.timing")
+                )
+                vid_transparent = gr.Checkbox(False, label=T("ui.transparent_video"))
+            vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run")
             vid_btn.click(
-                stylize_video_endpoint,
+                stylize_video,
                 [vid_in, vid_person, vid_bg, vid_strength, vid_hold, vid_transparent],
                 vid_out,
                 api_name="stylize_video",
             )
-        with gr.Tab("Background mix-and-match"):
+            _examples(
+                [[str(EXAMPLES / "astronaut_pan.mp4"), default]],
+                [vid_in, vid_person],
+                ["clip", "style"],
+                outputs=vid_out,
+                fn=lambda video, style: stylize_video(video, style),
+                cache_examples=True,
+                cache_mode="lazy",
+            )
+        with gr.Tab(T("ui.tab_mix"), id="mix"):
             with gr.Row():
-                mix_in = gr.Image(type="filepath", label="Photo")
-                mix_out = gr.Image(type="filepath", format="png", image_mode="RGBA", label="Result")
+                mix_in = gr.Image(type="filepath", label=T("ui.photo"), elem_id="mix_in")
+                mix_out = gr.Image(
+                    type="filepath", format="png", image_mode="RGBA", label=T("ui.result"), elem_id="mix_out"
+                )
             with gr.Row():
-                mix_person = gr.Dropdown(with_original, value=default, label="Person style")
-                mix_face = gr.Dropdown(same, value="", label="Face style")
-                mix_bg_style = gr.Dropdown(same, value="", label="Background style")
+                mix_person = gr.Dropdown(originals, value=default, label=T("ui.person_style"))
+                mix_face = gr.Dropdown(same, value="", label=T("ui.face_style"))
+                mix_bg_style = gr.Dropdown(same, value="", label=T("ui.background_style"))
             with gr.Row():
-                mix_bg = gr.Radio(BACKGROUND_CHOICES, value="keep", label="Background")
-                mix_colour = gr.ColorPicker("#7fb2ff", label="Colour")
-                mix_picture = gr.Image(type="filepath", label="Background picture")
-            mix_btn = gr.Button("Mix", variant="primary")
+                mix_bg = gr.Radio(BACKGROUNDS, value="keep", label=T("ui.background"), elem_id="mix_bg")
+                mix_variation = gr.Dropdown(list(VARIATIONS), value="none", label=T("ui.variation"))
+                mix_colour = gr.ColorPicker("#7fb2ff", label=T("ui.colour"))
+            mix_picture = gr.Image(type="filepath", label=T("ui.picture"), height=200, elem_id="mix_picture")
+            mix_btn = gr.Button(T("ui.run_mix"), variant="primary", elem_id="mix_run")
             mix_btn.click(
-                stylize_image_endpoint,
-                [mix_in, mix_person, mix_bg_style, mix_face, mix_bg, mix_colour, mix_picture],
+                stylize_image,
+                [mix_in, mix_person, mix_bg_style, mix_face, mix_bg, mix_colour, mix_picture, mix_variation],
                 mix_out,
                 api_name="stylize_image",
             )
-        with gr.Tab("Models"):
+            _examples(
+                [
+                    [
+                        str(EXAMPLES / "astronaut.jpg"),
+                        default,
+                        "",
+                        "",
+                        "image",
+                        "#7fb2ff",
+                        str(EXAMPLES / "rocket_background.jpg"),
+                        "dusk",
+                    ]
+                ],
+                [mix_in, mix_person, mix_bg_style, mix_face, mix_bg, mix_colour, mix_picture, mix_variation],
+                ["photo", "person", "background style", "face", "background", "colour", "picture", "variation"],
+            )
+        with gr.Tab(T("ui.tab_models"), id="models"):
             gr.Markdown(models_markdown(settings))
     return demo
 
 
 def main() -> None:
-    demo = build_demo()
-    demo.queue(max_size=int(os.environ.get("ANIMEFY_QUEUE_SIZE", "16")))
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), show_error=True)
+    from .rest import create_rest_app
+
+    settings = Settings.from_env()
+    demo = build_demo(settings)
+    demo.queue(max_size=int(os.environ.get("ANIMEFY_QUEUE_SIZE", "16")), default_concurrency_limit=1)
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        show_error=True,
+        max_file_size=f"{settings.max_upload_mb}mb",
+        i18n=T,
+        prevent_thread_lock=True,
+    )
+    demo.app.mount("/api/v1", create_rest_app(settings))
+    print("REST API: /api/v1 (docs at /api/v1/docs)")
+    demo.block_thread()

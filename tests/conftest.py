@@ -82,3 +82,79 @@ def person_on_green(h: int = 96, w: int = 128) -> np.ndarray:
     img[..., 1] = 160
     img[h // 4 : h, w // 3 : 2 * w // 3] = (230, 40, 40)
     return img
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """`python app.py` on 127.0.0.1 with tiny models (or the real ones when
+    ANIMEFY_TEST_REAL_MODELS=1 and ../shared exists). Yields (base_url, env, log_path)."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    root = tmp_path_factory.mktemp("app")
+    models = root / "models"
+    affine_stylizer(models / "invert.onnx", scale=(-1, -1, -1))
+    red_is_person_rvm(models / "tiny_rvm.onnx")
+    common = {"role": "stylize", "layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
+    write_catalog(
+        root / "catalog.toml",
+        {
+            "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
+            "rvm": {
+                "role": "matte",
+                "filename": "tiny_rvm.onnx",
+                "layout": "NCHW",
+                "value_range": [0, 1],
+                "licence": "test",
+            },
+        },
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "GRADIO_SERVER_PORT": str(port),
+        "ANIMEFY_OFFLINE": "1",
+        "ANIMEFY_OUTPUT_DIR": str(root / "out"),
+        "ANIMEFY_MAX_UPLOAD_MB": "2",
+        "ANIMEFY_RATE_LIMIT": "1000",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HOME": str(root / "hf"),
+    }
+    if os.environ.get("ANIMEFY_TEST_REAL_MODELS") == "1" and (SHARED / "models").is_dir():
+        env.update(ANIMEFY_MODELS_DIR=str(SHARED / "models"), ANIMEFY_DEFAULT_STYLE="shinkai_v3")
+    else:
+        env.update(
+            ANIMEFY_MODELS_DIR=str(models), ANIMEFY_CATALOG=str(root / "catalog.toml"), ANIMEFY_DEFAULT_STYLE="invert"
+        )
+    log = (root / "app.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/v1/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("app did not start:\n" + (root / "app.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield base, env, root / "app.log"
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -1,0 +1,101 @@
+"""One request schema and the GPU-bound calls shared by the web UI and the REST API.
+The shells (ui.py, rest.py) wrap their entry points in `gpu(...)`; only picklable values
+(strings, numbers, frozen dataclasses) cross it, so a progress callback is passed only where
+no ZeroGPU boundary is in the way."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+try:  # On a ZeroGPU Space, `spaces` is installed and must be imported before CUDA starts.
+    import spaces  # type: ignore
+
+    gpu = spaces.GPU
+except ImportError:  # anywhere else the decorator does nothing and the app runs on CPU
+
+    def gpu(fn=None, **_kw):  # noqa: ANN001, ANN202
+        return fn if fn is not None else (lambda f: f)
+
+
+from .pipeline import StyleOptions, background_fields
+from .settings import Settings
+from .temporal import TemporalOptions
+
+
+def output_dir() -> Path:
+    path = Path(os.environ.get("ANIMEFY_OUTPUT_DIR", tempfile.gettempdir())) / "animefy_outputs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_output(suffix: str) -> Path:
+    """A fresh file name for a result: results never overwrite anything."""
+    return output_dir() / f"animefy_{uuid.uuid4().hex[:12]}{suffix}"
+
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """What a client asks for. Empty strings mean 'same as the person style'."""
+
+    person_style: str
+    background_style: str = ""
+    face_style: str = ""
+    background: str = "keep"  # keep | transparent | color | image
+    colour: str = "#ffffff"
+    variation: str = "none"
+
+    def options(self, picture: str | None = None, settings: Settings | None = None) -> StyleOptions:
+        given = {"color": self.colour or "#ffffff", "image": picture or "image"}.get(self.background, self.background)
+        return StyleOptions(
+            person_style=self.person_style,
+            background_style=self.background_style or None,
+            face_style=self.face_style or None,
+            background_variation=self.variation or "none",
+            **background_fields(given, settings),
+        )
+
+
+ON_ZEROGPU = bool(os.environ.get("SPACES_ZERO_GPU"))
+
+
+def render_image(image: str, request: StyleRequest, picture: str | None = None) -> tuple[str, list[str]]:
+    """Stylize the photo at `image`; returns (PNG path, messages)."""
+    from .images import save_png
+    from .pipeline import stylize_image
+
+    settings = Settings.from_env()
+    result = stylize_image(image, options=request.options(picture, settings), settings=settings)
+    return str(save_png(new_output(".png"), result.rgb, result.alpha)), list(result.messages)
+
+
+def video_seconds(video: str, *_args: object, **_kw: object) -> int:
+    """ZeroGPU duration estimate from the clip's length: about 0.5 s per frame on a GPU."""
+    from .video_io import probe
+
+    try:
+        info = probe(video)
+    except Exception:  # noqa: BLE001 - a bad file fails properly inside the call; estimate low
+        return 60
+    return int(min(600, 30 + 0.5 * info.frame_estimate))
+
+
+def render_video(
+    video: str,
+    request: StyleRequest,
+    temporal: TemporalOptions,
+    transparent_format: str = "webm",
+    progress: Callable[[int, int], None] | None = None,
+):  # noqa: ANN201 - VideoResult
+    """Stylize the clip at `video` into a new file (.mp4, or .webm/.zip when transparent)."""
+    from .video_pipeline import stylize_video
+
+    transparent = request.background == "transparent"
+    suffix = (".zip" if transparent_format == "png-zip" else ".webm") if transparent else ".mp4"
+    return stylize_video(
+        video, new_output(suffix), request.options(), temporal, transparent_format=transparent_format, progress=progress
+    )

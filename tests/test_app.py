@@ -1,0 +1,195 @@
+"""The app as clients use it: gradio_client against the named endpoints and the REST API,
+with `python app.py` running on 127.0.0.1 (tiny models unless ANIMEFY_TEST_REAL_MODELS=1)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from conftest import ROOT, person_on_green
+
+EXAMPLES = ROOT / "examples"
+
+
+def _png_bytes(img: np.ndarray) -> bytes:
+    return cv2.imencode(".png", img[..., ::-1])[1].tobytes()
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    from gradio_client import Client
+
+    return Client(app_server[0] + "/", verbose=False)
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "person.png"
+    path.write_bytes(_png_bytes(person_on_green(192, 256)))
+    return path
+
+
+def test_named_endpoints_are_documented(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    names = set(api["named_endpoints"])
+    assert {"/stylize_image", "/stylize_video", "/animefy"} <= names
+    params = [p["parameter_name"] for p in api["named_endpoints"]["/stylize_image"]["parameters"]]
+    assert params[:5] == ["image", "person_style", "background_style", "face_style", "background"]
+
+
+def test_gradio_client_image_transparent_keeps_alpha(client, photo):
+    from gradio_client import handle_file
+
+    out = client.predict(
+        handle_file(str(photo)), "invert", "", "", "transparent", "#ffffff", None, "none", api_name="/stylize_image"
+    )
+    png = cv2.imread(out, cv2.IMREAD_UNCHANGED)
+    assert png.shape == (192, 256, 4)
+    assert png[5, 5, 3] == 0 and png[150, 128, 3] == 255
+
+
+def test_gradio_client_mix_with_colour_and_picture(client, photo, tmp_path):
+    from gradio_client import handle_file
+
+    out = client.predict(
+        handle_file(str(photo)), "invert", "", "", "color", "#0000ff", None, "none", api_name="/stylize_image"
+    )
+    assert tuple(cv2.imread(out)[5, 5]) == (255, 0, 0)  # BGR of #0000ff
+    pic = tmp_path / "bg.png"
+    pic.write_bytes(_png_bytes(np.full((50, 80, 3), (200, 100, 50), np.uint8)))
+    out = client.predict(
+        handle_file(str(photo)),
+        "invert",
+        "original",
+        "",
+        "image",
+        "",
+        handle_file(str(pic)),
+        "none",
+        api_name="/stylize_image",
+    )
+    assert tuple(cv2.imread(out)[5, 5]) == (50, 100, 200)
+
+
+def test_gradio_client_bad_inputs_give_clear_errors_and_server_keeps_serving(client, tmp_path, photo, app_server):
+    from gradio_client import handle_file
+
+    junk = tmp_path / "notes.png"
+    junk.write_text("not a picture")
+    # Gradio's Image component refuses it before our handler, naming the problem.
+    with pytest.raises(Exception, match="cannot identify image file"):
+        client.predict(handle_file(str(junk)), "invert", "", "", "keep", "", None, "none", api_name="/stylize_image")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(handle_file(str(photo)), "nope", "", "", "keep", "", None, "none", api_name="/stylize_image")
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + b"\0" * (3 << 20))  # over the 2 MB test limit
+    with pytest.raises(Exception):  # noqa: B017 - Gradio refuses the upload itself
+        client.predict(handle_file(str(big)), "invert", "", "", "keep", "", None, "none", api_name="/stylize_image")
+    assert httpx.get(app_server[0] + "/api/v1/health").status_code == 200
+    out = client.predict(handle_file(str(photo)), "invert", api_name="/stylize_image")
+    assert cv2.imread(out).shape == (192, 256, 3)
+
+
+def test_gradio_client_video(client, tmp_path):
+    from gradio_client import handle_file
+    from test_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", fps="25", seconds=0.4)
+    out = client.predict(handle_file(str(clip)), "invert", "", 0.9, 2, False, api_name="/stylize_video")
+    path = out["video"] if isinstance(out, dict) else out
+    from animefy.video_io import probe
+
+    assert probe(path).fps == 25 and probe(path).codec == "h264"
+
+
+# --- REST -------------------------------------------------------------------------------
+
+
+def test_rest_image_png_and_openapi(app_server, photo):
+    base = app_server[0] + "/api/v1"
+    r = httpx.post(
+        base + "/image",
+        files={"file": photo.read_bytes()},
+        data={"person_style": "invert", "background": "transparent"},
+        timeout=120,
+    )
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    png = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (192, 256, 4) and png[5, 5, 3] == 0
+    spec = httpx.get(base + "/openapi.json").json()
+    assert {"/image", "/video", "/jobs/{job_id}", "/jobs/{job_id}/result", "/styles"} <= set(spec["paths"])
+    assert httpx.get(base + "/docs").status_code == 200
+    styles = httpx.get(base + "/styles").json()["styles"]
+    assert {"name": "invert", "available": True}.items() <= next(s for s in styles if s["name"] == "invert").items()
+
+
+def test_rest_errors_are_json_with_codes(app_server, tmp_path):
+    base = app_server[0] + "/api/v1"
+    r = httpx.post(base + "/image", files={"file": b"hello"}, data={"person_style": "invert"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_input"
+    r = httpx.post(base + "/image", files={"file": b"x" * (3 << 20)}, data={"person_style": "invert"})
+    assert r.status_code == 413 and "ANIMEFY_MAX_UPLOAD_MB" in r.json()["error"]["message"]
+    r = httpx.post(base + "/image", files={"file": b"x"})
+    assert r.status_code == 422 and "person_style" in r.json()["error"]["message"]
+    r = httpx.post(base + "/video", files={"file": b"junk"}, data={"person_style": "invert", "hold": "5"})
+    assert r.status_code == 400 and "hold" in r.json()["error"]["message"]
+    assert httpx.get(base + "/jobs/nope").status_code == 404
+    assert httpx.get(base + "/health").json()["status"] == "ok"
+
+
+def test_rest_video_job_submit_status_result(app_server, tmp_path):
+    from test_video import make_clip
+
+    base = app_server[0] + "/api/v1"
+    clip = make_clip(tmp_path / "clip.mp4", fps="30000/1001", seconds=0.5)
+    r = httpx.post(base + "/video", files={"file": ("clip.mp4", clip.read_bytes())}, data={"person_style": "invert"})
+    assert r.status_code == 202
+    job = r.json()
+    assert httpx.get(base + f"/jobs/{job['job_id']}/result").status_code in (409, 200)
+    for _ in range(240):
+        status = httpx.get(base + job["status_url"].removeprefix("/api/v1")).json()
+        if status["status"] in ("done", "failed"):
+            break
+        time.sleep(0.25)
+    assert status["status"] == "done", status
+    video = httpx.get(base + f"/jobs/{job['job_id']}/result")
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(video.content)
+    from animefy.video_io import probe
+
+    assert str(probe(out).fps) == "30000/1001"
+
+
+def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):
+    import concurrent.futures
+
+    base = app_server[0] + "/api/v1"
+    data = photo.read_bytes()
+
+    def one(_):  # noqa: ANN001, ANN202
+        return httpx.post(
+            base + "/image", files={"file": data}, data={"person_style": "invert"}, timeout=300
+        ).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(one, range(4))) == [200] * 4
+
+
+def test_rate_limit_returns_429():
+    from fastapi.testclient import TestClient
+
+    from animefy.rest import create_rest_app
+    from animefy.settings import Settings
+
+    client = TestClient(create_rest_app(Settings(rate_limit_per_minute=2)))
+    codes = [
+        client.post("/image", files={"file": io.BytesIO(b"x")}, data={"person_style": "cel"}).status_code
+        for _ in range(3)
+    ]
+    assert codes[:2] == [400, 400] and codes[2] == 429
+    assert client.post("/image").json()["error"]["code"] == "rate_limited"
