@@ -7,21 +7,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from .catalog import ORIGINAL, load_catalog  # noqa: E402
-from .errors import AnimefyError  # noqa: E402
-from .hub import availability  # noqa: E402
-from .service import (  # noqa: E402
-    StyleRequest,
-    gpu,  # first: imports `spaces` (ZeroGPU) before anything touches CUDA
-    render_image,
-    render_video,
-)
-from .settings import Settings  # noqa: E402
-from .temporal import TemporalOptions  # noqa: E402
-from .ui_text import EN, ZH  # noqa: E402
-from .variations import VARIATIONS  # noqa: E402
+from .catalog import ORIGINAL, load_catalog
+from .errors import AnimefyError
+from .hub import availability
+from .service import StyleRequest, gpu, render_image, render_video, video_seconds
+from .settings import Settings
+from .temporal import TemporalOptions
+from .ui_text import EN, ZH
+from .variations import VARIATIONS
 
 T = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH})
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -84,7 +79,7 @@ def stylize_image(
     return png
 
 
-@gpu(duration=300)
+@gpu(duration=video_seconds)
 def stylize_video(
     video: str,
     person_style: str,

@@ -193,3 +193,14 @@ def test_rate_limit_returns_429():
     ]
     assert codes[:2] == [400, 400] and codes[2] == 429
     assert client.post("/image").json()["error"]["code"] == "rate_limited"
+
+
+def test_zerogpu_duration_grows_with_clip_length(tmp_path):
+    from test_video import make_clip
+
+    from animefy.service import video_seconds
+
+    short = video_seconds(str(make_clip(tmp_path / "s.mp4", fps="25", seconds=1)))
+    long = video_seconds(str(make_clip(tmp_path / "l.mp4", fps="25", seconds=8)))
+    assert 30 <= short < long <= 600
+    assert video_seconds(str(tmp_path / "missing.mp4")) == 60
