@@ -15,9 +15,9 @@ from .compose import blend, cover, parse_colour, solid
 from .errors import InputError
 from .images import load_image
 from .models import load_face_detector, load_matter, load_stylizer
-from .regions import Regions, bounding_box, make_regions, whole_frame_regions
+from .regions import Regions, make_regions, person_boxes, whole_frame_regions
 from .settings import Settings
-from .stylize import Stylizer
+from .stylize import Stylizer, stylize_region
 from .timings import Timings
 from .variations import VARIATIONS, apply_variation
 
@@ -202,21 +202,20 @@ class Renderer:
             return apply_variation(rgb, self.options.background_variation)
 
     def _person(self, frames: np.ndarray, regions: list[Regions], scene: np.ndarray | None) -> np.ndarray:
-        """Person style on the union of the person boxes of the batch (one crop size, so the
-        batch runs in one call); outside the box the frame is left as it was."""
+        """Person style on a crop around each person (with margin), at the scale the whole
+        frame would get; outside the crops the frame is left as it was."""
         o = self.options
         if o.person_style == o.bg_style and scene is not None:
             return scene
         if o.person_style == ORIGINAL:
             return frames
-        union = np.max(np.stack([r.alpha for r in regions]), axis=0)
-        box = bounding_box(union)
         out = frames.copy()
-        if box is None:
-            return out
-        y0, y1, x0, x1 = box
-        styled = self._stylize(o.person_style, np.ascontiguousarray(frames[:, y0:y1, x0:x1]))
-        out[:, y0:y1, x0:x1] = styled
+        stylizer, frame_hw = self.stylizers[o.person_style], frames.shape[1:3]
+        with self.timings.stage(f"stylize {o.person_style}"):
+            for i, reg in enumerate(regions):
+                for y0, y1, x0, x1 in person_boxes(reg.alpha):
+                    crop = np.ascontiguousarray(frames[i, y0:y1, x0:x1])
+                    out[i, y0:y1, x0:x1] = stylize_region(stylizer, crop, frame_hw)
         return out
 
     def _faces(self, person: np.ndarray, frames: np.ndarray, regions: list[Regions]) -> np.ndarray:

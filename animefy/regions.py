@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .faces import Face, face_mask
@@ -41,12 +42,29 @@ def whole_frame_regions(shape: tuple[int, int]) -> Regions:
     return Regions(np.ones(shape, np.float32), np.zeros(shape, np.float32), [])
 
 
-def bounding_box(mask: np.ndarray, threshold: float = 0.03, margin: float = 0.08) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) of mask > threshold, grown by `margin` of the frame size; None if empty."""
-    rows = np.flatnonzero(mask.max(axis=1) > threshold)
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.max(axis=0) > threshold)
+def person_boxes(
+    mask: np.ndarray, threshold: float = 0.03, margin: float = 0.15, min_margin: int = 12
+) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) around each person (connected part of mask > threshold), grown by
+    `margin` of its own size (at least `min_margin` px); overlapping boxes are merged."""
+    binary = (mask > threshold).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     h, w = mask.shape
-    my, mx = int(margin * h), int(margin * w)
-    return max(0, rows[0] - my), min(h, rows[-1] + 1 + my), max(0, cols[0] - mx), min(w, cols[-1] + 1 + mx)
+    boxes = []
+    for x, y, bw, bh, _area in stats[1:count]:
+        my, mx = max(min_margin, int(margin * bh)), max(min_margin, int(margin * bw))
+        boxes.append([max(0, y - my), min(h, y + bh + my), max(0, x - mx), min(w, x + bw + mx)])
+    merged = True
+    while merged:  # merge until no two boxes overlap
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [tuple(int(v) for v in b) for b in boxes]

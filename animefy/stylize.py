@@ -72,9 +72,10 @@ class WorkingSize:
             s = self.max_side / max(h, w)
         return s
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def __call__(self, frames: np.ndarray, scale: float | None = None) -> np.ndarray:
+        """`scale` overrides the size rule, e.g. to run a crop at the scale of its whole frame."""
         h, w = frames.shape[-3:-1]
-        s = self.scale_for(h, w)
+        s = self.scale_for(h, w) if scale is None else scale
         if abs(s - 1.0) < 1e-3:
             return self.inner(frames)
         size = (round(w * s), round(h * s))
@@ -84,6 +85,14 @@ class WorkingSize:
         resized = np.stack([cv2.resize(f, size, interpolation=there) for f in batch])
         out = np.stack([cv2.resize(f, (w, h), interpolation=back) for f in self.inner(resized)])
         return out[0] if frames.ndim == 3 else out
+
+
+def stylize_region(stylizer: Stylizer, crop: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """Stylize a crop at the scale its whole frame would be stylized at, so a small crop is not
+    blown up on its own and every region of a frame is drawn at one scale."""
+    if isinstance(stylizer, WorkingSize):
+        return stylizer(crop, stylizer.scale_for(*frame_hw))
+    return stylizer(crop)
 
 
 class NamedGenerator:

@@ -126,7 +126,10 @@ def read_frames(path: str | Path, info: VideoInfo, size: tuple[int, int] | None 
     w, h = size or (info.width, info.height)
     if size:
         out_params += ["-vf", f"scale={w}:{h}:flags=area"]
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=out_params or None)
+    # One decoder thread: decoding is cheap, and the cores belong to the models.
+    gen = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt="rgb24", input_params=["-threads", "1"], output_params=out_params or None
+    )
     try:
         next(gen)  # metadata
         for raw in gen:
@@ -136,7 +139,14 @@ def read_frames(path: str | Path, info: VideoInfo, size: tuple[int, int] | None 
 
 
 def encode_command(
-    out: Path, width: int, height: int, fps: Fraction, audio_from: Path | None, alpha: bool = False, crf: int = 18
+    out: Path,
+    width: int,
+    height: int,
+    fps: Fraction,
+    audio_from: Path | None,
+    alpha: bool = False,
+    crf: int = 18,
+    threads: int = 1,
 ) -> list[str]:
     """ffmpeg arguments that read raw RGB(A) frames on stdin and write H.264/yuv420p MP4 (or
     VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one."""
@@ -148,10 +158,11 @@ def encode_command(
         cmd += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0?"]
     if alpha:
         cmd += ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "30", "-auto-alt-ref", "0",
-                "-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8"]  # fmt: skip
+                "-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8", "-threads", str(threads)]  # fmt: skip
         audio_codec = ["-c:a", "libopus", "-b:a", "128k"]
     else:
         cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+                "-threads", str(threads),
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart"]  # fmt: skip
         audio_codec = ["-c:a", "aac", "-b:a", "160k"]
     if audio_from is not None:

@@ -170,3 +170,39 @@ def test_variation_errors(tiny_setup):
         stylize_image(person_on_green(), person_style="invert", background_variation="monsoon")
     with pytest.raises(InputError, match="transparent"):
         stylize_image(person_on_green(), person_style="invert", background="transparent", background_variation="night")
+
+
+def test_person_boxes_one_per_person_and_merged_when_touching():
+    from animefy.regions import person_boxes
+
+    mask = np.zeros((200, 300), np.float32)
+    mask[20:80, 20:50] = 1.0  # person A
+    mask[100:190, 200:240] = 1.0  # person B, far away
+    boxes = sorted(person_boxes(mask, min_margin=4, margin=0.1))
+    assert len(boxes) == 2
+    (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = boxes
+    assert ay0 <= 20 and ay1 >= 80 and ax0 <= 20 and ax1 >= 50 and ax1 < 200
+    assert (ay1 - ay0) * (ax1 - ax0) + (by1 - by0) * (bx1 - bx0) < 0.25 * mask.size
+    mask[60:120, 45:205] = 1.0  # a bridge joins them
+    assert len(person_boxes(mask)) == 1
+    assert person_boxes(np.zeros((10, 10), np.float32)) == []
+
+
+def test_crops_run_at_their_frame_scale():
+    from animefy.stylize import WorkingSize, stylize_region
+
+    seen = []
+
+    class Probe:
+        name = "probe"
+
+        def __call__(self, frames):
+            seen.append(frames.shape[:2])
+            return frames
+
+    styl = WorkingSize(Probe(), min_side=384)
+    crop = np.zeros((100, 60, 3), np.uint8)
+    stylize_region(styl, crop, (360, 480))  # the frame would be scaled by 384/360
+    stylize_region(styl, crop, (768, 1024))  # the frame is large enough: no scaling
+    styl(crop)  # alone, the crop would be blown up to a 384 px short side
+    assert seen == [(107, 64), (100, 60), (640, 384)]
