@@ -197,7 +197,7 @@ def test_crops_run_at_their_frame_scale():
         name = "probe"
 
         def __call__(self, frames):
-            seen.append(frames.shape[:2])
+            seen.append(frames.shape[-3:-1])
             return frames
 
     styl = WorkingSize(Probe(), min_side=384)
