@@ -53,6 +53,12 @@ class ModelSpec:
     regions: tuple[str, ...] = ()
     builtin: bool = False
     notes: str = ""
+    # For models made of several files in one folder (format "dctnet"): part -> file pattern.
+    parts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_folder(self) -> bool:
+        return bool(self.parts)
 
     def label(self, lang: str = "en") -> str:
         text = self.display_zh if lang.startswith("zh") and self.display_zh else self.display
@@ -102,12 +108,13 @@ def _parse_model(name: str, raw: dict, where: str) -> ModelSpec:
     if not raw.get("builtin") and not raw.get("filename"):
         raise InputError(f"{where}: model '{name}' needs a 'filename'.")
     layout, color = raw.get("layout", "NHWC"), raw.get("color", "RGB")
-    if layout not in ("NHWC", "NCHW") or color not in ("RGB", "BGR"):
-        raise InputError(f"{where}: model '{name}': layout must be NHWC/NCHW and color RGB/BGR.")
+    if layout not in ("NHWC", "NCHW", "HWC") or color not in ("RGB", "BGR"):
+        raise InputError(f"{where}: model '{name}': layout must be NHWC, NCHW or HWC and color RGB or BGR.")
     kwargs = dict(raw)
     kwargs["sources"] = tuple(_parse_source(s, where) for s in raw.get("sources", ()))
     kwargs["aliases"] = tuple(raw.get("aliases", ()))
     kwargs["regions"] = tuple(raw.get("regions", ()))
+    kwargs["parts"] = tuple(sorted(raw.get("parts", {}).items()))
     kwargs["value_range"] = tuple(float(v) for v in raw.get("value_range", (-1, 1)))
     if "fixed_size" in raw:
         kwargs["fixed_size"] = tuple(int(v) for v in raw["fixed_size"])

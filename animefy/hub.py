@@ -110,6 +110,39 @@ def _from_hf(spec: ModelSpec, src: Source, settings: Settings, local_only: bool)
     return Path(path)
 
 
+def _patterns(spec: ModelSpec) -> list[str]:
+    return [pattern for _, pattern in spec.parts]
+
+
+def _from_hf_folder(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+    from huggingface_hub import snapshot_download
+
+    if not local_only and not endpoint_reachable(_hf_endpoint()):
+        raise ConnectionError(f"cannot reach {_hf_endpoint()} (offline?)")
+    return Path(snapshot_download(repo_id=src.repo, revision=src.revision, repo_type=src.repo_type,
+                                  cache_dir=settings.hub_cache_dir, local_files_only=local_only,
+                                  allow_patterns=_patterns(spec), endpoint=_hf_endpoint()))  # fmt: skip
+
+
+def _from_modelscope_folder(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+    """The repo's files that match the parts' patterns (the repo's own file list decides the
+    names, which differ between DCT-Net families)."""
+    try:
+        from modelscope.hub.snapshot_download import snapshot_download
+    except ImportError as exc:
+        raise RuntimeError("the 'modelscope' package is not installed (pip install modelscope)") from exc
+    if not local_only and not endpoint_reachable(os.environ.get("MODELSCOPE_DOMAIN", _MODELSCOPE_ENDPOINT)):
+        raise ConnectionError("cannot reach ModelScope (offline?)")
+    kwargs = {"revision": src.revision} if src.revision else {}
+    if settings.hub_cache_dir is not None:
+        kwargs["cache_dir"] = str(settings.hub_cache_dir / "modelscope")
+    folder = Path(snapshot_download(src.repo, allow_patterns=_patterns(spec), local_files_only=local_only, **kwargs))
+    missing = [p for p in _patterns(spec) if not any(folder.rglob(p))]
+    if missing:
+        raise FileNotFoundError(f"{src.repo} has no file matching {missing}")
+    return folder
+
+
 def _from_modelscope(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
     try:
         from modelscope.hub.file_download import model_file_download
@@ -126,6 +159,16 @@ def _from_modelscope(spec: ModelSpec, src: Source, settings: Settings, local_onl
 
 
 _FETCHERS = {"hf": _from_hf, "modelscope": _from_modelscope}
+_FOLDER_FETCHERS = {"hf": _from_hf_folder, "modelscope": _from_modelscope_folder}
+
+
+def _fetch(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+    fetchers = _FOLDER_FETCHERS if spec.is_folder else _FETCHERS
+    return fetchers[src.kind](spec, src, settings, local_only)
+
+
+def _present(spec: ModelSpec, path: Path) -> bool:
+    return path.is_dir() if spec.is_folder else path.is_file()
 
 
 def _short(exc: BaseException) -> str:
@@ -137,11 +180,11 @@ def find_cached(spec: ModelSpec, settings: Settings | None = None) -> Path | Non
     """Where the model is already on disk (local dir or hub cache), without any network."""
     settings = settings or Settings.from_env()
     for path in local_candidates(spec, settings):
-        if path.is_file():
+        if _present(spec, path):
             return path
     for src in spec.sources:
         try:
-            return _FETCHERS[src.kind](spec, src, settings, True)
+            return _fetch(spec, src, settings, True)
         except Exception:  # noqa: BLE001 - "not cached" comes in many shapes; all mean no
             continue
     return None
@@ -154,8 +197,8 @@ def resolve_model(spec: ModelSpec, settings: Settings | None = None) -> Path:
         raise ValueError(f"'{spec.name}' is built in and has no file.")
     tried: list[str] = []
     for path in local_candidates(spec, settings):
-        if path.is_file():
-            return _check(spec, path, delete_on_mismatch=False)
+        if _present(spec, path):
+            return path if spec.is_folder else _check(spec, path, delete_on_mismatch=False)
         tried.append(f"local file {path} (absent)")
     if not settings.models_dirs:
         tried.append("local models directory (ANIMEFY_MODELS_DIR not set)")
@@ -163,19 +206,23 @@ def resolve_model(spec: ModelSpec, settings: Settings | None = None) -> Path:
     for local_only in modes:
         for src in spec.sources:
             try:
-                path = _FETCHERS[src.kind](spec, src, settings, local_only)
+                path = _fetch(spec, src, settings, local_only)
             except Exception as exc:  # noqa: BLE001 - recorded and reported below
                 if not local_only:
                     tried.append(f"{src.describe()} ({_short(exc)})")
                 continue
-            return _check(spec, path, delete_on_mismatch=True)
+            return path if spec.is_folder else _check(spec, path, delete_on_mismatch=True)
     if settings.offline:
         tried.append("downloads (skipped: offline mode)")
     raise ModelUnavailableError(spec.name, tried, _hint(spec))
 
 
 def _hint(spec: ModelSpec) -> str:
-    fix = f"Put '{spec.filename}' in a folder and set ANIMEFY_MODELS_DIR to it"
+    if spec.is_folder:
+        fix = (f"Put a folder '{spec.filename}' holding " + ", ".join(_patterns(spec))
+               + " inside the folder named by ANIMEFY_MODELS_DIR")  # fmt: skip
+    else:
+        fix = f"Put '{spec.filename}' in a folder and set ANIMEFY_MODELS_DIR to it"
     if spec.sources:
         fix += f", or connect to the internet and run `python -m animefy download {spec.name}`"
     else:

@@ -34,6 +34,10 @@ def load_stylizer(name: str, catalog: Catalog | None = None, settings: Settings 
     if spec.builtin:
         return CelStylizer()
     path = resolve_model(spec, settings)
+    if spec.format == "dctnet":
+        from .dctnet import DctNetStyle
+
+        return _cached((name, str(path)), lambda: DctNetStyle(spec, path, settings.threads))
 
     def make() -> Stylizer:
         styl = NamedGenerator(spec, OnnxGenerator(spec, path, settings.threads))

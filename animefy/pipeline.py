@@ -145,8 +145,11 @@ class Renderer:
         styles = {o.person_style, o.bg_style, o.head_style}
         with self.timings.stage("load models"):
             self.stylizers = {s: load_stylizer(s, self.catalog, self.settings) for s in styles}
+            # Faces get their own pass when they have their own style, or when the style has a
+            # dedicated head model (DCT-Net) even if it is also the person's style.
+            self.head_pass = o.needs_faces or hasattr(self.stylizers[o.head_style], "paste_heads")
             self.matter = load_matter(o.matte_model, self.catalog, self.settings) if o.needs_matte else None
-            self.detector = load_face_detector(o.face_model, self.catalog, self.settings) if o.needs_faces else None
+            self.detector = load_face_detector(o.face_model, self.catalog, self.settings) if self.head_pass else None
             self.upscaler = None
             if o.upscale:
                 from .upscale import load_upscaler
@@ -158,10 +161,13 @@ class Renderer:
             self.matter.reset()
 
     def split(self, rgb: np.ndarray) -> Regions:
-        if self.matter is None:
+        if self.matter is None and self.detector is None:
             return whole_frame_regions(rgb.shape[:2])
-        with self.timings.stage("matte"):
-            alpha = self.matter(rgb)
+        if self.matter is None:
+            alpha = np.ones(rgb.shape[:2], np.float32)
+        else:
+            with self.timings.stage("matte"):
+                alpha = self.matter(rgb)
         faces = []
         if self.detector is not None:
             with self.timings.stage("faces"):
@@ -220,11 +226,16 @@ class Renderer:
 
     def _faces(self, person: np.ndarray, frames: np.ndarray, regions: list[Regions]) -> np.ndarray:
         o = self.options
-        if not o.needs_faces:
+        if not self.head_pass:
             return person
         out = person.copy()
+        stylizer = self.stylizers.get(o.head_style)
         for i, reg in enumerate(regions):
             if not reg.faces:
+                continue
+            if hasattr(stylizer, "paste_heads"):  # aligned head model pasted through its own mask
+                with self.timings.stage(f"stylize {o.head_style} heads"):
+                    out[i] = stylizer.paste_heads(frames[i], person[i], reg.faces)
                 continue
             face_layer = person[i].copy()
             for face in reg.faces:
@@ -244,7 +255,8 @@ class Renderer:
         """Stylize and compose a batch (N, H, W, 3) of frames of one size."""
         o = self.options
         if not o.needs_matte:
-            results = [Frame(f) for f in self._stylize(o.person_style, frames)]
+            styled = self._faces(self._stylize(o.person_style, frames), frames, regions)
+            results = [Frame(f) for f in styled]
         else:
             scene, background = self._background(frames)
             person = self._faces(self._person(frames, regions, scene), frames, regions)

@@ -150,6 +150,8 @@ class OnnxGenerator:
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """float32 NHWC batch in model range -> float32 NHWC batch in model range."""
+        if self.spec.layout == "HWC":  # no batch dimension: one frame per run
+            return np.stack([self.session.run([self.output_name], {self.input_name: f})[0] for f in x])
         if self.spec.layout == "NCHW":
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         if self.batchable or len(x) == 1:

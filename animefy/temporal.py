@@ -28,6 +28,7 @@ class TemporalOptions:
     deflicker: bool = True
     strength: float = 0.9  # 0 = off, 1 = strongest smoothing of small changes
     change_tolerance: float = 24.0  # output differences (0..255) above ~this are real changes
+    reliability_sigma: float = 12.0  # input warp residual (0..255) above ~this: flow not trusted
     repair_glitches: bool = True
     glitch_threshold: float = 14.0  # local excess change (0..255) that marks a glitch
     hold: int = 1  # anime timing: 1 = every frame, 2 = on twos, 3 = on threes
@@ -170,7 +171,7 @@ class TemporalSupervisor:
             prev_small = self.prev_slot.small_rgb.astype(np.float32)
             reliable = consistent(slot.to_prev, slot.from_prev, motion_boundaries=False)
             resid = np.abs(slot.small_rgb.astype(np.float32) - warp(prev_small, slot.to_prev)).mean(-1)
-            reliable *= np.exp(-((resid / 12.0) ** 2))
+            reliable *= np.exp(-((resid / o.reliability_sigma) ** 2))
             reliable = cv2.GaussianBlur(reliable, (0, 0), 1.0)
             warped = warp(self.prev_out, slot.to_prev).astype(np.float32)
             cur = out.astype(np.float32)

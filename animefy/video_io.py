@@ -4,6 +4,7 @@ rational, and the audio track is muxed from the source when there is one."""
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import tempfile
@@ -16,6 +17,17 @@ import numpy as np
 
 from .errors import InputError, LimitError
 from .settings import Settings
+
+
+class _ExpectedResize(logging.Filter):
+    """imageio-ffmpeg warns when frames are read at another size; we ask for that on purpose
+    (and tell the user ourselves), so that one warning is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is different from the source frame size" not in record.getMessage()
+
+
+logging.getLogger("imageio_ffmpeg").addFilter(_ExpectedResize())
 
 
 def ffmpeg_exe() -> str:

@@ -1,0 +1,196 @@
+"""DCT-Net (Men et al., SIGGRAPH 2022; ModelScope damo/cv_unet_person-image-cartoon*,
+Apache-2.0) as animefy styles, without TensorFlow at inference time.
+
+A DCT-Net style is a folder holding two TF1 frozen graphs and a mask: a head model
+(`*_h.pb`, a 288x288 face crop aligned on five points), a body/background model (`*_bg.pb`,
+any size padded to 16) and `alpha.jpg` (the soft mask the head is pasted back through). Both
+graphs take and return HWC BGR float 0..255 (`input_image:0` -> `output_image:0`). Each graph
+is converted once to ONNX (tf2onnx, the optional extra animefy[dctnet]) into the local model
+cache and then runs on the same ONNX Runtime layer as every other model. Faces come from the
+project's own detector, so heads work for every face, in video frames, and as one region's
+style beside another model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .catalog import ModelSpec
+from .errors import AnimefyError
+from .faces import Face
+from .runtime import OnnxGenerator, pad_to_multiple
+
+HEAD_SIZE = 288
+# The five reference points (eyes, nose tip, mouth corners) of the common 112x112 square
+# face template, image-left eye first, as YuNet orders its landmarks too.
+_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
+)
+INPUT, OUTPUT = "input_image:0", "output_image:0"
+
+
+def head_template(size: int = HEAD_SIZE, ratio: float = 0.75) -> np.ndarray:
+    """Where the five points land in the head crop: the 112 template shrunk by `ratio` about
+    its centre (leaving room for hair and chin), scaled to `size`."""
+    return ((_TEMPLATE_112 - 56.0) * ratio + 56.0) * (size / 112.0)
+
+
+def align_head(rgb: np.ndarray, landmarks: np.ndarray, size: int = HEAD_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(size x size crop, 2x3 matrix image -> crop) by a similarity transform that puts the
+    face's five landmarks on the template."""
+    matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), head_template(size), method=cv2.LMEDS)
+    if matrix is None:
+        raise AnimefyError("Could not align a face (degenerate landmarks).")
+    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return crop, matrix
+
+
+def paste_head(canvas: np.ndarray, head: np.ndarray, matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Warp the stylized head back with the inverse of `matrix` and blend it in through the
+    (also warped) soft mask. Returns a new image."""
+    h, w = canvas.shape[:2]
+    inverse = cv2.invertAffineTransform(matrix)
+    back = cv2.warpAffine(head, inverse, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    weight = cv2.warpAffine(mask.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)[
+        ..., None
+    ]
+    out = canvas.astype(np.float32) * (1.0 - weight) + back.astype(np.float32) * weight
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def default_mask(size: int = HEAD_SIZE) -> np.ndarray:
+    """A soft elliptical head mask for folders without alpha.jpg."""
+    mask = np.zeros((size, size), np.float32)
+    cv2.ellipse(mask, (size // 2, int(size * 0.47)), (int(size * 0.36), int(size * 0.44)), 0, 0, 360, 1.0, -1)
+    return cv2.GaussianBlur(mask, (0, 0), size * 0.04)
+
+
+def find_part(folder: Path, pattern: str) -> Path:
+    matches = sorted(folder.rglob(pattern))
+    if not matches:
+        raise AnimefyError(f"The DCT-Net folder {folder} has no file matching '{pattern}'.")
+    return matches[0]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("ANIMEFY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "animefy")
+    path = Path(base) / "converted"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class ConversionError(AnimefyError):
+    """tf2onnx could not convert a graph (TensorFlow itself is installed)."""
+
+
+def convert_frozen_graph(pb: Path, out_dir: Path | None = None) -> Path:
+    """ONNX file converted from a TF1 frozen graph (cached by the graph's sha256)."""
+    digest = hashlib.sha256(pb.read_bytes()).hexdigest()[:16]
+    target = (out_dir or cache_dir()) / f"{pb.stem}_{digest}.onnx"
+    if target.is_file():
+        return target
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    try:
+        import tensorflow as tf
+        import tf2onnx
+    except ImportError as exc:
+        raise AnimefyError(
+            "DCT-Net styles are converted once from TensorFlow graphs to ONNX, which needs the optional "
+            "converter: pip install 'animefy[dctnet]' (tensorflow-cpu and tf2onnx). After the first "
+            "conversion they run without it."
+        ) from exc
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    tmp = target.with_suffix(".part")
+    try:
+        tf2onnx.convert.from_graph_def(graph_def, input_names=[INPUT], output_names=[OUTPUT], opset=17,
+                                       output_path=str(tmp))  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - any converter failure gets one plain message
+        tmp.unlink(missing_ok=True)
+        raise ConversionError(f"The DCT-Net graph {pb.name} could not be converted to ONNX ({exc}).") from exc
+    tmp.replace(target)
+    return target
+
+
+class TfGraphGenerator:
+    """Runs a frozen graph with TensorFlow: the fallback for a graph tf2onnx cannot convert.
+    Same interface as OnnxGenerator for DCT-Net graphs (uint8 RGB frames in and out)."""
+
+    def __init__(self, pb: Path, multiple: int) -> None:
+        import tensorflow as tf
+
+        graph_def = tf.compat.v1.GraphDef()
+        graph_def.ParseFromString(pb.read_bytes())
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        self.session = tf.compat.v1.Session(graph=graph)
+        self.multiple = multiple
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        batch = frames[None] if frames.ndim == 3 else frames
+        h, w = batch.shape[1:3]
+        out = []
+        for frame in batch:
+            x = pad_to_multiple(frame[None, ..., ::-1].astype(np.float32), self.multiple)[0]
+            y = self.session.run(OUTPUT, {INPUT: x})[:h, :w, ::-1]
+            out.append(np.clip(y + 0.5, 0, 255).astype(np.uint8))
+        return out[0] if frames.ndim == 3 else np.stack(out)
+
+
+def load_graph(spec: ModelSpec, pb: Path, multiple: int, threads: int = 0):  # noqa: ANN201
+    """ONNX Runtime on the converted graph; TensorFlow only if conversion fails (with a warning)."""
+    try:
+        return OnnxGenerator(_spec(f"{spec.name}:{pb.stem}", multiple), convert_frozen_graph(pb), threads)
+    except ConversionError as exc:
+        warnings.warn(f"{exc} Running it with TensorFlow instead (slower).", stacklevel=2)
+        return TfGraphGenerator(pb, multiple)
+
+
+def _spec(name: str, multiple: int) -> ModelSpec:
+    return ModelSpec(name=name, role="stylize", display=name, layout="HWC", color="BGR", value_range=(0.0, 255.0),
+                     size_multiple=multiple)  # fmt: skip
+
+
+class DctNetStyle:
+    """A DCT-Net family: callable on frames like any stylizer (the body/background graph) and
+    able to redraw faces with the head graph (`paste_heads`)."""
+
+    def __init__(self, spec: ModelSpec, folder: Path, threads: int = 0, max_short_side: int = 720) -> None:
+        parts = dict(spec.parts)
+        self.name, self.spec, self.max_short_side = spec.name, spec, max_short_side
+        self.body = load_graph(spec, find_part(folder, parts["body"]), 16, threads)
+        self.head = load_graph(spec, find_part(folder, parts["head"]), 1, threads)
+        masks = sorted(folder.rglob(parts.get("mask", "alpha.jpg")))
+        mask = cv2.imread(str(masks[0]), cv2.IMREAD_GRAYSCALE) if masks else None
+        self.mask = (
+            cv2.resize(mask, (HEAD_SIZE, HEAD_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+            if mask is not None
+            else default_mask()
+        )
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Body/background graph, at most `max_short_side` on the short side (as trained)."""
+        h, w = frames.shape[-3:-1]
+        s = min(1.0, self.max_short_side / min(h, w))
+        if s == 1.0:
+            return self.body(frames)
+        batch = frames[None] if frames.ndim == 3 else frames
+        size = (round(w * s), round(h * s))
+        small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in batch])
+        out = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in self.body(small)])
+        return out[0] if frames.ndim == 3 else out
+
+    def paste_heads(self, source: np.ndarray, canvas: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Redraw each face of `source` with the head graph and paste it onto `canvas`."""
+        out = canvas
+        for face in faces:
+            crop, matrix = align_head(source, face.landmarks)
+            out = paste_head(out, self.head(crop), matrix, self.mask)
+        return out
