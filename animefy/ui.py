@@ -84,7 +84,7 @@ def stylize_video(
     video: str,
     person_style: str,
     background_style: str = "",
-    strength: float = 0.9,
+    strength: float = 0.7,
     hold: int = 1,
     transparent: bool = False,
     progress=gr.Progress(),
@@ -165,7 +165,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 vid_person = gr.Dropdown(styles, value=default, label=T("ui.person_style"))
                 vid_bg = gr.Dropdown(same, value="", label=T("ui.background_style"))
             with gr.Row():
-                vid_strength = gr.Slider(0, 1, value=0.9, step=0.05, label=T("ui.strength"))
+                vid_strength = gr.Slider(0, 1, value=0.7, step=0.05, label=T("ui.strength"))
                 vid_hold = gr.Radio(
                     [("every frame", 1), ("on twos", 2), ("on threes", 3)], value=1, label=T("ui.timing")
                 )

@@ -63,7 +63,7 @@ def add_video_parser(sub) -> None:  # noqa: ANN001
     p.add_argument("-o", "--output", required=True, help="output .mp4 (.webm or .zip with --background transparent)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _style_args(p)
-    p.add_argument("--strength", type=float, default=0.9, help="deflicker strength 0..1 (default 0.9)")
+    p.add_argument("--strength", type=float, default=0.7, help="deflicker strength 0..1 (default 0.7)")
     p.add_argument("--no-deflicker", action="store_true")
     p.add_argument("--no-glitch-repair", action="store_true")
     p.add_argument("--hold", type=int, choices=(1, 2, 3), default=1, help="anime timing: 2 = on twos, 3 = on threes")
