@@ -124,6 +124,16 @@ def _from_hf_folder(spec: ModelSpec, src: Source, settings: Settings, local_only
                                   allow_patterns=_patterns(spec), endpoint=_hf_endpoint()))  # fmt: skip
 
 
+def _modelscope_kwargs(src: Source, settings: Settings, local_only: bool) -> dict:
+    """Revision and cache arguments for ModelScope calls; fails fast when it is unreachable."""
+    if not local_only and not endpoint_reachable(os.environ.get("MODELSCOPE_DOMAIN", _MODELSCOPE_ENDPOINT)):
+        raise ConnectionError("cannot reach ModelScope (offline?)")
+    kwargs = {"revision": src.revision} if src.revision else {}
+    if settings.hub_cache_dir is not None:
+        kwargs["cache_dir"] = str(settings.hub_cache_dir / "modelscope")
+    return kwargs
+
+
 def _from_modelscope_folder(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
     """The repo's files that match the parts' patterns (the repo's own file list decides the
     names, which differ between DCT-Net families)."""
@@ -131,11 +141,7 @@ def _from_modelscope_folder(spec: ModelSpec, src: Source, settings: Settings, lo
         from modelscope.hub.snapshot_download import snapshot_download
     except ImportError as exc:
         raise RuntimeError("the 'modelscope' package is not installed (pip install modelscope)") from exc
-    if not local_only and not endpoint_reachable(os.environ.get("MODELSCOPE_DOMAIN", _MODELSCOPE_ENDPOINT)):
-        raise ConnectionError("cannot reach ModelScope (offline?)")
-    kwargs = {"revision": src.revision} if src.revision else {}
-    if settings.hub_cache_dir is not None:
-        kwargs["cache_dir"] = str(settings.hub_cache_dir / "modelscope")
+    kwargs = _modelscope_kwargs(src, settings, local_only)
     folder = Path(snapshot_download(src.repo, allow_patterns=_patterns(spec), local_files_only=local_only, **kwargs))
     missing = [p for p in _patterns(spec) if not any(folder.rglob(p))]
     if missing:
@@ -148,11 +154,7 @@ def _from_modelscope(spec: ModelSpec, src: Source, settings: Settings, local_onl
         from modelscope.hub.file_download import model_file_download
     except ImportError as exc:
         raise RuntimeError("the 'modelscope' package is not installed (pip install modelscope)") from exc
-    if not local_only and not endpoint_reachable(os.environ.get("MODELSCOPE_DOMAIN", _MODELSCOPE_ENDPOINT)):
-        raise ConnectionError("cannot reach ModelScope (offline?)")
-    kwargs = {"revision": src.revision} if src.revision else {}
-    if settings.hub_cache_dir is not None:
-        kwargs["cache_dir"] = str(settings.hub_cache_dir / "modelscope")
+    kwargs = _modelscope_kwargs(src, settings, local_only)
     if local_only:
         kwargs["local_files_only"] = True
     return Path(model_file_download(src.repo, src.file, **kwargs))

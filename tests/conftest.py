@@ -48,29 +48,34 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def make_tiny_models(folder: Path, catalog: Path, darken: bool = True) -> Path:
+    """Tiny stylizers (invert, optionally darken) and a red-is-person matter in `folder`,
+    registered in the user catalog file `catalog`."""
+    affine_stylizer(folder / "invert.onnx", scale=(-1, -1, -1))
+    red_is_person_rvm(folder / "tiny_rvm.onnx")
+    common = {"role": "stylize", "layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
+    entries = {
+        "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
+        "rvm": {
+            "role": "matte",
+            "filename": "tiny_rvm.onnx",
+            "layout": "NCHW",
+            "value_range": [0, 1],
+            "licence": "test",
+        },
+    }
+    if darken:
+        affine_stylizer(folder / "darken.onnx", scale=(0.5, 0.5, 0.5), bias=(-0.5, -0.5, -0.5))
+        entries["darken"] = {**common, "filename": "darken.onnx", "display": "Darken"}
+    write_catalog(catalog, entries)
+    return folder
+
+
 @pytest.fixture
 def tiny_setup(tmp_path, monkeypatch):
     """A models dir with tiny stylizers + a red-is-person matter, registered through a user
     catalog; returns the dir."""
-    models = tmp_path / "models"
-    affine_stylizer(models / "invert.onnx", scale=(-1, -1, -1))
-    affine_stylizer(models / "darken.onnx", scale=(0.5, 0.5, 0.5), bias=(-0.5, -0.5, -0.5))
-    red_is_person_rvm(models / "tiny_rvm.onnx")
-    common = {"role": "stylize", "layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
-    write_catalog(
-        tmp_path / "catalog.toml",
-        {
-            "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
-            "darken": {**common, "filename": "darken.onnx", "display": "Darken"},
-            "rvm": {
-                "role": "matte",
-                "filename": "tiny_rvm.onnx",
-                "layout": "NCHW",
-                "value_range": [0, 1],
-                "licence": "test",
-            },
-        },
-    )
+    models = make_tiny_models(tmp_path / "models", tmp_path / "catalog.toml")
     monkeypatch.setenv("ANIMEFY_MODELS_DIR", str(models))
     monkeypatch.setenv("ANIMEFY_CATALOG", str(tmp_path / "catalog.toml"))
     return models
@@ -102,23 +107,7 @@ def app_server(tmp_path_factory):
     import urllib.request
 
     root = tmp_path_factory.mktemp("app")
-    models = root / "models"
-    affine_stylizer(models / "invert.onnx", scale=(-1, -1, -1))
-    red_is_person_rvm(models / "tiny_rvm.onnx")
-    common = {"role": "stylize", "layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
-    write_catalog(
-        root / "catalog.toml",
-        {
-            "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
-            "rvm": {
-                "role": "matte",
-                "filename": "tiny_rvm.onnx",
-                "layout": "NCHW",
-                "value_range": [0, 1],
-                "licence": "test",
-            },
-        },
-    )
+    models = make_tiny_models(root / "models", root / "catalog.toml", darken=False)
     port = free_port()
     env = {
         **os.environ,
