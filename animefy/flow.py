@@ -32,15 +32,23 @@ class FlowEstimator:
         return self.dis.calc(to_gray(a), to_gray(b), None)
 
 
-def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+class FarnebackFlow:
+    """OpenCV's Farneback flow, same interface: an independent flow for cross-checking metrics."""
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(to_gray(a), to_gray(b), None, 0.5, 4, 15, 3, 5, 1.2, 0)
+
+
+def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Sample `img` at x + flow(x): aligns the frame the flow points to onto the flow's origin.
-    `flow` may be smaller than `img`; it is upsampled and scaled."""
+    `flow` may be smaller than `img`; it is upsampled and scaled. Bilinear sampling is a
+    low-pass filter: pass cv2.INTER_CUBIC for pictures that are warped again and again."""
     h, w = img.shape[:2]
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
     gx, gy = _grid(h, w)
-    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 @functools.lru_cache(maxsize=8)

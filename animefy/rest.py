@@ -34,7 +34,7 @@ from .catalog import load_catalog
 from .errors import AnimefyError, LimitError
 from .service import ON_ZEROGPU, StyleRequest, gpu, output_dir, render_image, render_video, video_seconds
 from .settings import Settings
-from .temporal import TemporalOptions
+from .temporal import DEFAULT_STRENGTH, TemporalOptions
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -243,7 +243,7 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
         background_style: str = Form(""),
         transparent: bool = Form(False, description="WebM with alpha (or png-zip) instead of MP4"),
         transparent_format: str = Form("webm", description="webm | png-zip"),
-        strength: float = Form(0.7, description="flicker suppression 0..1"),
+        strength: float = Form(DEFAULT_STRENGTH, description="flicker suppression 0..1"),
         hold: int = Form(1, description="1 every frame, 2 on twos, 3 on threes"),
     ) -> dict:
         temporal = TemporalOptions(strength=strength, hold=hold).validate()

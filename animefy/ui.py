@@ -14,7 +14,7 @@ from .errors import AnimefyError
 from .hub import availability
 from .service import StyleRequest, gpu, render_image, render_video, video_seconds
 from .settings import Settings
-from .temporal import TemporalOptions
+from .temporal import DEFAULT_STRENGTH, TemporalOptions
 from .ui_text import EN, ZH
 from .variations import VARIATIONS
 
@@ -84,7 +84,7 @@ def stylize_video(
     video: str,
     person_style: str,
     background_style: str = "",
-    strength: float = 0.7,
+    strength: float = DEFAULT_STRENGTH,
     hold: int = 1,
     transparent: bool = False,
     progress=gr.Progress(),
@@ -165,7 +165,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 vid_person = gr.Dropdown(styles, value=default, label=T("ui.person_style"))
                 vid_bg = gr.Dropdown(same, value="", label=T("ui.background_style"))
             with gr.Row():
-                vid_strength = gr.Slider(0, 1, value=0.7, step=0.05, label=T("ui.strength"))
+                vid_strength = gr.Slider(0, 1, value=DEFAULT_STRENGTH, step=0.05, label=T("ui.strength"))
                 vid_hold = gr.Radio(
                     [("every frame", 1), ("on twos", 2), ("on threes", 3)], value=1, label=T("ui.timing")
                 )

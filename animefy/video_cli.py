@@ -57,13 +57,16 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 def add_video_parser(sub) -> None:  # noqa: ANN001
     from .cli import _style_args
+    from .temporal import DEFAULT_STRENGTH
 
     p = sub.add_parser("video", help="stylize a video clip (keeps fps and audio)")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True, help="output .mp4 (.webm or .zip with --background transparent)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _style_args(p)
-    p.add_argument("--strength", type=float, default=0.7, help="deflicker strength 0..1 (default 0.7)")
+    p.add_argument(
+        "--strength", type=float, default=DEFAULT_STRENGTH, help=f"deflicker strength 0..1 (default {DEFAULT_STRENGTH})"
+    )
     p.add_argument("--no-deflicker", action="store_true")
     p.add_argument("--no-glitch-repair", action="store_true")
     p.add_argument("--hold", type=int, choices=(1, 2, 3), default=1, help="anime timing: 2 = on twos, 3 = on threes")

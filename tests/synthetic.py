@@ -56,3 +56,21 @@ def inject_glitch(frame: np.ndarray, mask: np.ndarray, size: int = 14, seed: int
     patch = out[y0 : y0 + size, x0 : x0 + size]
     out[y0 : y0 + size, x0 : x0 + size] = 255 - patch
     return out
+
+
+def line_art_clip(frames: int = 24, h: int = 144, w: int = 192, speed: float = 0.4, seed: int = 0):
+    """Thin dark strokes on flat colours panning by a fraction of a pixel per frame: the case
+    where repeated warping blurs line art most. Drawn at 4x and reduced, so edges move smoothly."""
+    rng = np.random.default_rng(seed)
+    big = np.full((h * 4, (w + frames) * 4, 3), 235, np.uint8)
+    for _ in range(40):
+        colour = tuple(int(c) for c in rng.integers(60, 230, 3))
+        centre = (int(rng.integers(0, big.shape[1])), int(rng.integers(0, big.shape[0])))
+        cv2.circle(big, centre, int(rng.integers(20, 90)), colour, -1)
+        cv2.circle(big, centre, int(rng.integers(20, 90)), (20, 20, 20), 4)
+    clip = []
+    for t in range(frames):
+        shift = np.float32([[1, 0, -t * speed * 4], [0, 1, 0]])
+        moved = cv2.warpAffine(big, shift, (w * 4, h * 4), flags=cv2.INTER_LINEAR)
+        clip.append(cv2.resize(moved, (w, h), interpolation=cv2.INTER_AREA))
+    return clip, [np.zeros((h, w), np.float32) for _ in clip]
