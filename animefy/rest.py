@@ -72,7 +72,7 @@ class Job:
     total: int = 0
     result: str | None = None
     error: dict | None = None
-    report: str = ""
+    report: dict = field(default_factory=dict)
     created: float = field(default_factory=time.time)
 
     def public(self) -> dict:
@@ -129,7 +129,7 @@ class VideoJobs:
 
             try:
                 result = run(str(clip), request, temporal, fmt, None if ON_ZEROGPU else progress)
-                job.result, job.report, job.done = str(result.path), result.report.summary(), result.frames
+                job.result, job.report, job.done = str(result.path), result.report.as_dict(), result.frames
                 job.status = "done"
             except AnimefyError as exc:
                 job.error, job.status = {"code": exc.code, "message": str(exc)}, "failed"

@@ -28,6 +28,9 @@ from .flow import FlowEstimator, consistent, resize_mask, resize_to, warp
 DEFAULT_STRENGTH = 0.8
 
 
+HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
+
+
 @dataclass(frozen=True)
 class TemporalOptions:
     deflicker: bool = True
@@ -49,19 +52,48 @@ class TemporalOptions:
 
 @dataclass
 class TemporalReport:
-    frames: int = 0
+    """What the supervisor did. Frame numbers count output frames from 0; with anime timing
+    (hold > 1) the supervisor sees one frame per drawing, and a rebuilt drawing is reported
+    at the first frame it is shown."""
+
+    options: TemporalOptions
+    frames: int = 0  # output frames, set by whoever writes them (the supervisor sees drawings)
+    drawings: int = 0
     rebuilt: list[int] = field(default_factory=list)
     glitch_boxes: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # frame -> x, y, w, h
     glitch_scores: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
-        where = ", ".join(f"{i}" for i in self.rebuilt[:20]) + (" ..." if len(self.rebuilt) > 20 else "")
-        return f"{self.frames} frames; {len(self.rebuilt)} rebuilt" + (f" (frames {where})" if self.rebuilt else "")
+        o = self.options
+        parts = [f"{self.frames} frames"]
+        if o.hold > 1:
+            parts.append(f"on {HOLD_NAMES[o.hold]} ({self.drawings} drawings)")
+        parts.append(
+            f"flicker suppression {o.strength:g}" if o.deflicker and o.strength > 0 else "flicker suppression off"
+        )
+        if not o.repair_glitches:
+            parts.append("glitch repair off")
+        else:
+            where = ", ".join(f"{i} at x={b[0]} y={b[1]}" for i, b in list(self.glitch_boxes.items())[:10])
+            more = " ..." if len(self.rebuilt) > 10 else ""
+            parts.append(f"{len(self.rebuilt)} rebuilt" + (f" (frame {where}{more})" if self.rebuilt else ""))
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {
+            "frames": self.frames,
+            "drawings": self.drawings,
+            "hold": self.options.hold,
+            "deflicker_strength": self.options.strength if self.options.deflicker else 0.0,
+            "glitch_repair": self.options.repair_glitches,
+            "rebuilt": [{"frame": i, "box": list(self.glitch_boxes[i])} for i in self.rebuilt],
+            "summary": self.summary(),
+        }
 
 
 @dataclass
 class _Slot:
-    index: int
+    index: int  # output frame number
     small: np.ndarray  # input at flow resolution (grey)
     small_rgb: np.ndarray  # input at flow resolution (colour), for residuals
     output: np.ndarray  # the stylizer's output, full resolution
@@ -86,7 +118,7 @@ class TemporalSupervisor:
     def __init__(self, options: TemporalOptions | None = None) -> None:
         self.options = (options or TemporalOptions()).validate()
         self.flow = FlowEstimator()
-        self.report = TemporalReport()
+        self.report = TemporalReport(self.options)
         self.window: list[_Slot] = []
         self.prev_out: np.ndarray | None = None  # last supervised output
         self.prev_slot: _Slot | None = None
@@ -95,13 +127,13 @@ class TemporalSupervisor:
     def push(self, inp: np.ndarray, out: np.ndarray, person: np.ndarray | None = None) -> list[np.ndarray]:
         small_rgb = resize_to(inp, self.options.flow_max_side)
         slot = _Slot(
-            self.report.frames,
+            self.report.drawings * self.options.hold,
             cv2.cvtColor(small_rgb, cv2.COLOR_RGB2GRAY),
             small_rgb,
             out,
             None if person is None else resize_mask(person.astype(np.float32), small_rgb.shape[:2]),
         )
-        self.report.frames += 1
+        self.report.drawings += 1
         if self.window:
             last = self.window[-1]
             slot.to_prev = self.flow(slot.small, last.small)
@@ -196,10 +228,12 @@ class TemporalSupervisor:
 
 
 def supervise(inputs, outputs, masks=None, options: TemporalOptions | None = None):  # noqa: ANN001, ANN201
-    """Convenience for whole sequences (tests, benchmarks): returns (frames, report)."""
+    """Convenience for whole sequences (tests, benchmarks): returns (frames, report). With
+    options.hold > 1 the inputs are the drawings, each standing for `hold` frames."""
     sup = TemporalSupervisor(options)
     result = []
     for i, (inp, out) in enumerate(zip(inputs, outputs, strict=True)):
         result += sup.push(inp, out, None if masks is None else masks[i])
     result += sup.flush()
+    sup.report.frames = len(result) * sup.options.hold
     return result, sup.report

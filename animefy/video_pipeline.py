@@ -203,6 +203,7 @@ def stylize_video(
         stop.set()
     if progress:
         progress(done, done)
+    supervisor.report.frames = done
     return VideoResult(path, done, info.fps, (w, h), timings, supervisor.report, messages)
 
 

@@ -162,7 +162,11 @@ def test_rest_video_job_submit_status_result(app_server, tmp_path):
     out.write_bytes(video.content)
     from animefy.video_io import probe
 
-    assert str(probe(out).fps) == "30000/1001"
+    info = probe(out)
+    assert str(info.fps) == "30000/1001"
+    report = status["temporal_report"]
+    assert report["frames"] == info.frame_estimate == 15 and report["drawings"] == 15
+    assert report["rebuilt"] == [] and report["deflicker_strength"] > 0
 
 
 def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):

@@ -112,6 +112,8 @@ def test_odd_size_and_on_twos(tmp_path):
     diffs = [np.abs(frames[i + 1].astype(int) - frames[i]).mean() for i in range(23)]
     held = diffs[0::2]  # frame 2k -> 2k+1 is the same drawing
     assert max(held) < 1.5 < np.mean(diffs[1::2])
+    assert (res.report.frames, res.report.drawings) == (24, 12)
+    assert "on twos (12 drawings)" in res.report.summary()
 
 
 def test_transparent_video_webm_and_png_zip(tmp_path, tiny_setup):
@@ -242,6 +244,10 @@ def test_supervisor_finds_and_rebuilds_injected_glitches():
         glitched[k] = inject_glitch(clean[k], masks[k], seed=k)
     repaired, report = supervise(clip, glitched, masks, TemporalOptions(deflicker=False))
     assert report.rebuilt == truth
+    assert f"{len(truth)} rebuilt (frame {truth[0]} at x=" in report.summary()
+    # With anime timing the supervisor sees drawings; a rebuilt drawing is reported at its first frame.
+    _, on_twos = supervise(clip, glitched, masks, TemporalOptions(deflicker=False, hold=2))
+    assert on_twos.rebuilt == [2 * k for k in truth] and on_twos.frames == 60
     for k in truth:
         x, y, w, h = report.glitch_boxes[k]
         assert masks[k][y + h // 2, x + w // 2] > 0  # found inside the person
