@@ -116,6 +116,16 @@ def _examples(rows: list, inputs: list, headers: list[str], **kwargs) -> gr.Exam
 BACKGROUNDS = [("keep", "keep"), ("transparent", "transparent"), ("solid colour", "color"), ("picture", "image")]
 
 
+def _photo_in_out(prefix: str) -> tuple[gr.Image, gr.Image]:
+    """A photo upload and its PNG result side by side (RGBA, so transparency survives)."""
+    with gr.Row():
+        photo = gr.Image(type="filepath", label=T("ui.photo"), elem_id=f"{prefix}_in")
+        result = gr.Image(
+            type="filepath", format="png", image_mode="RGBA", label=T("ui.result"), elem_id=f"{prefix}_out"
+        )
+    return photo, result
+
+
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
     from .models import default_style
 
@@ -130,11 +140,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         if missing:
             gr.Markdown(T("ui.offline_note"))
         with gr.Tab(T("ui.tab_image"), id="image"):
-            with gr.Row():
-                img_in = gr.Image(type="filepath", label=T("ui.photo"), elem_id="image_in")
-                img_out = gr.Image(
-                    type="filepath", format="png", image_mode="RGBA", label=T("ui.result"), elem_id="image_out"
-                )
+            img_in, img_out = _photo_in_out("image")
             with gr.Row():
                 img_style = gr.Dropdown(styles, value=default, label=T("ui.style"))
                 img_bg = gr.Radio(BACKGROUNDS[:2], value="keep", label=T("ui.background"), elem_id="image_bg")
@@ -187,11 +193,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 cache_mode="lazy",
             )
         with gr.Tab(T("ui.tab_mix"), id="mix"):
-            with gr.Row():
-                mix_in = gr.Image(type="filepath", label=T("ui.photo"), elem_id="mix_in")
-                mix_out = gr.Image(
-                    type="filepath", format="png", image_mode="RGBA", label=T("ui.result"), elem_id="mix_out"
-                )
+            mix_in, mix_out = _photo_in_out("mix")
             with gr.Row():
                 mix_person = gr.Dropdown(originals, value=default, label=T("ui.person_style"))
                 mix_face = gr.Dropdown(same, value="", label=T("ui.face_style"))
