@@ -22,13 +22,12 @@ import numpy as np
 from .errors import InputError
 from .flow import FlowEstimator, consistent, resize_mask, resize_to, warp
 
+HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
+
 # Defaults from `python benchmarks/temporal.py` on the real clips (shinkai_v3, 60 frames):
-# E_warp 0.41x / 0.43x of per-frame output at 34.0 / 39.0 dB PSNR against it (carphone /
+# E_warp 0.41x / 0.43x of per-frame output at 33.9 / 38.9 dB PSNR against it (carphone /
 # pedestrians), keeping 86% / 97% of the per-frame line detail.
 DEFAULT_STRENGTH = 0.8
-
-
-HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
 
 
 @dataclass(frozen=True)
@@ -59,9 +58,13 @@ class TemporalReport:
     options: TemporalOptions
     frames: int = 0  # output frames, set by whoever writes them (the supervisor sees drawings)
     drawings: int = 0
-    rebuilt: list[int] = field(default_factory=list)
     glitch_boxes: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # frame -> x, y, w, h
     glitch_scores: list[float] = field(default_factory=list)
+
+    @property
+    def rebuilt(self) -> list[int]:
+        """Output frames rebuilt by the glitch repair, in order."""
+        return list(self.glitch_boxes)
 
     def summary(self) -> str:
         o = self.options
@@ -74,9 +77,10 @@ class TemporalReport:
         if not o.repair_glitches:
             parts.append("glitch repair off")
         else:
-            where = ", ".join(f"{i} at x={b[0]} y={b[1]}" for i, b in list(self.glitch_boxes.items())[:10])
-            more = " ..." if len(self.rebuilt) > 10 else ""
-            parts.append(f"{len(self.rebuilt)} rebuilt" + (f" (frame {where}{more})" if self.rebuilt else ""))
+            boxes = self.glitch_boxes
+            where = ", ".join(f"{i} at x={b[0]} y={b[1]}" for i, b in list(boxes.items())[:10])
+            more = " ..." if len(boxes) > 10 else ""
+            parts.append(f"{len(boxes)} rebuilt" + (f" (frame {where}{more})" if boxes else ""))
         return "; ".join(parts)
 
     def as_dict(self) -> dict:
@@ -86,7 +90,7 @@ class TemporalReport:
             "hold": self.options.hold,
             "deflicker_strength": self.options.strength if self.options.deflicker else 0.0,
             "glitch_repair": self.options.repair_glitches,
-            "rebuilt": [{"frame": i, "box": list(self.glitch_boxes[i])} for i in self.rebuilt],
+            "rebuilt": [{"frame": i, "box": list(box)} for i, box in self.glitch_boxes.items()],
             "summary": self.summary(),
         }
 
@@ -104,7 +108,8 @@ class _Slot:
 
 # Outputs are warped with bicubic sampling: the deflicker warps its own previous result again
 # every frame, and bilinear sampling's low-pass compounds into visibly soft line art
-# (carphone at strength 0.9: 62% of the per-frame detail kept with bilinear, 85% with bicubic).
+# (carphone, strength 0.9, equal settings: 62% of the per-frame detail kept with bilinear, 85%
+# with bicubic).
 _OUTPUT_WARP = cv2.INTER_CUBIC
 
 
@@ -199,7 +204,6 @@ class TemporalSupervisor:
         cur.output = np.clip(full + area * (rebuilt - full) + 0.5, 0, 255).astype(np.uint8)
         sy, sx = full.shape[0] / shape[0], full.shape[1] / shape[1]
         half = block // 2
-        self.report.rebuilt.append(cur.index)
         self.report.glitch_boxes[cur.index] = (
             int((x - half) * sx),
             int((y - half) * sy),

@@ -55,20 +55,21 @@ def _photo(tmp_path):
     return path
 
 
-def _result_src(page, elem_id: str) -> str:
-    img = page.locator(f"#{elem_id} img").first
+def _run_photo_tab(page, tmp_path, tab: str, background: str, shots: tuple[str, str]) -> bytes:
+    """Upload the photo on a tab ('image' or 'mix'), pick a background, run it and return the
+    result PNG as the browser downloads it; screenshots before and after."""
+    page.screenshot(path=str(SHOTS / shots[0]), full_page=True)
+    page.locator(f"#{tab}_in input[type=file]").set_input_files(str(_photo(tmp_path)))
+    page.locator(f"#{tab}_bg").get_by_text(background).click()
+    page.locator(f"#{tab}_run").click()
+    img = page.locator(f"#{tab}_out img").first
     img.wait_for(state="visible")
-    return img.get_attribute("src")
+    page.screenshot(path=str(SHOTS / shots[1]), full_page=True)
+    return page.request.get(img.get_attribute("src")).body()
 
 
 def test_image_tab_transparent_png_keeps_alpha(page, tmp_path):
-    page.screenshot(path=str(SHOTS / "01_image_before.png"), full_page=True)
-    page.locator("#image_in input[type=file]").set_input_files(str(_photo(tmp_path)))
-    page.locator("#image_bg").get_by_text("transparent").click()
-    page.locator("#image_run").click()
-    src = _result_src(page, "image_out")
-    page.screenshot(path=str(SHOTS / "02_image_after.png"), full_page=True)
-    data = page.request.get(src).body()
+    data = _run_photo_tab(page, tmp_path, "image", "transparent", ("01_image_before.png", "02_image_after.png"))
     png = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.ndim == 3 and png.shape[2] == 4, "the downloaded PNG must keep its alpha channel"
     assert png[5, 5, 3] == 0 and png[png.shape[0] * 3 // 4, png.shape[1] // 2, 3] == 255
@@ -97,13 +98,8 @@ def test_video_tab_result_plays(page, tmp_path):
 
 def test_mix_tab_solid_colour(page, tmp_path):
     page.get_by_role("tab", name="Background mix-and-match").click()
-    page.screenshot(path=str(SHOTS / "05_mix_before.png"), full_page=True)
-    page.locator("#mix_in input[type=file]").set_input_files(str(_photo(tmp_path)))
-    page.locator("#mix_bg").get_by_text("solid colour").click()
-    page.locator("#mix_run").click()
-    src = _result_src(page, "mix_out")
-    page.screenshot(path=str(SHOTS / "06_mix_after.png"), full_page=True)
-    png = cv2.imdecode(np.frombuffer(page.request.get(src).body(), np.uint8), cv2.IMREAD_COLOR)
+    data = _run_photo_tab(page, tmp_path, "mix", "solid colour", ("05_mix_before.png", "06_mix_after.png"))
+    png = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert tuple(png[5, 5]) == (255, 178, 127)  # BGR of the default #7fb2ff
 
 
