@@ -6,7 +6,7 @@ try:  # ZeroGPU wants `spaces` imported before anything that may initialise CUDA
 except ImportError:
     pass
 
-from animefy.ui import main
+from animefy.app.ui import main
 
 if __name__ == "__main__":
     main()

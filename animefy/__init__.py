@@ -9,11 +9,11 @@ __all__ = ["__version__", "stylize_image", "StyleOptions", "stylize_video"]
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy imports keep `--version` and CLI start-up light
     if name in ("stylize_image", "StyleOptions"):
-        from . import pipeline
+        from animefy.image import pipeline
 
         return getattr(pipeline, name)
     if name == "stylize_video":
-        from .video_pipeline import stylize_video
+        from animefy.video.pipeline import stylize_video
 
         return stylize_video
     raise AttributeError(name)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from animefy.compose import feather_blend
-from animefy.models import load_matter, load_stylizer
+from animefy.image.compose import feather_blend
+from animefy.models.registry import load_matter, load_stylizer
 from animefy.settings import Settings
-from animefy.video_io import VideoWriter, probe, read_frames
-from animefy.video_pipeline import processing_size
+from animefy.video.io import VideoWriter, probe, read_frames
+from animefy.video.pipeline import processing_size
 
 
 def naive_video(src: Path, out: Path, person_style: str, background_style: str, hold: int = 1) -> int:

@@ -45,9 +45,9 @@ def _median_time(fn, repeats: int = 3) -> float:  # noqa: ANN001
 def bench_image(path: Path, label: str) -> dict:
     import cv2
 
-    from animefy.images import encode_png, load_image
-    from animefy.models import load_matter, load_stylizer
-    from animefy.pipeline import Renderer, StyleOptions
+    from animefy.image.io import encode_png, load_image
+    from animefy.image.pipeline import Renderer, StyleOptions
+    from animefy.models.registry import load_matter, load_stylizer
     from animefy.timings import Timings
 
     rgb = load_image(path).rgb
@@ -94,9 +94,9 @@ def video_job(kind: str, src: str, hold: int, env: dict) -> dict:
 
         frames, stages = naive_video(Path(src), out, PERSON, BACKGROUND, hold), {}
     else:
-        from animefy.pipeline import StyleOptions
-        from animefy.temporal import TemporalOptions
-        from animefy.video_pipeline import stylize_video
+        from animefy.image.pipeline import StyleOptions
+        from animefy.video.pipeline import stylize_video
+        from animefy.video.temporal import TemporalOptions
 
         result = stylize_video(
             src, out, StyleOptions(person_style=PERSON, background_style=BACKGROUND), TemporalOptions(hold=hold)
@@ -129,7 +129,7 @@ def run_video(kind: str, src: Path, hold: int, env: dict) -> dict:
 
 
 def make_720p_clip(path: Path, frames: int) -> Path:
-    from animefy.video_io import ffmpeg_exe
+    from animefy.video.io import ffmpeg_exe
 
     zoom = "zoompan=z='1.2+0.002*on':x='iw/2-(iw/zoom/2)+on*2':y='ih/2-(ih/zoom/2)':d=1:s=1280x720:fps=24"
     subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-loop", "1", "-i", str(SHARED / "media" / "basketball.png"),
@@ -139,7 +139,7 @@ def make_720p_clip(path: Path, frames: int) -> Path:
 
 
 def first_frames(src: Path, frames: int, path: Path) -> Path:
-    from animefy.video_io import ffmpeg_exe
+    from animefy.video.io import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-frames:v", str(frames), "-c:v", "libx264",
                     "-crf", "18", str(path)], check=True)  # fmt: skip

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def load_clip(name: str, frames: int):
-    from animefy.video_io import probe, read_frames
+    from animefy.video.io import probe, read_frames
 
     path = SHARED / "media" / name
     info = probe(path)
@@ -43,10 +43,10 @@ def main() -> int:
     os.environ.setdefault("ANIMEFY_MODELS_DIR", str(SHARED / "models"))
     from synthetic import inject_glitch
 
-    from animefy.flow import FarnebackFlow
-    from animefy.metrics import detail_retention, flicker_score, mean_psnr, warping_error
-    from animefy.models import load_matter, load_stylizer
-    from animefy.temporal import DEFAULT_STRENGTH, TemporalOptions, supervise
+    from animefy.models.registry import load_matter, load_stylizer
+    from animefy.video.flow import FarnebackFlow
+    from animefy.video.metrics import detail_retention, flicker_score, mean_psnr, warping_error
+    from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions, supervise
 
     stylizer = load_stylizer(args.style)
     rows, glitch_rows = [], []

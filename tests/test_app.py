@@ -101,7 +101,7 @@ def test_gradio_client_video(client, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", fps="25", seconds=0.4)
     out = client.predict(handle_file(str(clip)), "invert", "", 0.9, 2, False, api_name="/stylize_video")
     path = out["video"] if isinstance(out, dict) else out
-    from animefy.video_io import probe
+    from animefy.video.io import probe
 
     assert probe(path).fps == 25 and probe(path).codec == "h264"
 
@@ -141,6 +141,21 @@ def test_rest_errors_are_json_with_codes(app_server, tmp_path):
     assert httpx.get(base + "/health").json()["status"] == "ok"
 
 
+def test_rest_background_string_is_never_a_server_path(app_server, photo, tmp_path):
+    """A client string naming a server file must be refused, not read (issue 11, item 1)."""
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(_png_bytes(np.full((64, 64, 3), 7, np.uint8)))
+    base = app_server[0] + "/api/v1"
+    for field, value in (("background", str(secret)), ("background", "/nonexistent/x.png"),
+                         ("colour", str(secret))):  # fmt: skip
+        data = {"person_style": "invert", field: value, **({"background": "color"} if field == "colour" else {})}
+        r = httpx.post(base + "/image", files={"file": photo.read_bytes()}, data=data, timeout=60)
+        assert r.status_code == 400, (field, value, r.status_code)
+        message = r.json()["error"]["message"]
+        assert str(secret) not in message and "nonexistent" not in message
+        assert ("keep" in message and "transparent" in message) or "#RRGGBB" in message
+
+
 def test_rest_video_job_submit_status_result(app_server, tmp_path):
     from test_video import make_clip
 
@@ -160,7 +175,7 @@ def test_rest_video_job_submit_status_result(app_server, tmp_path):
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
     out = tmp_path / "out.mp4"
     out.write_bytes(video.content)
-    from animefy.video_io import probe
+    from animefy.video.io import probe
 
     info = probe(out)
     assert str(info.fps) == "30000/1001"
@@ -187,7 +202,7 @@ def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):
 def test_rate_limit_returns_429():
     from fastapi.testclient import TestClient
 
-    from animefy.rest import create_rest_app
+    from animefy.app.rest import create_rest_app
     from animefy.settings import Settings
 
     client = TestClient(create_rest_app(Settings(rate_limit_per_minute=2)))
@@ -202,7 +217,7 @@ def test_rate_limit_returns_429():
 def test_zerogpu_duration_grows_with_clip_length(tmp_path):
     from test_video import make_clip
 
-    from animefy.service import video_seconds
+    from animefy.app.service import video_seconds
 
     short = video_seconds(str(make_clip(tmp_path / "s.mp4", fps="25", seconds=1)))
     long = video_seconds(str(make_clip(tmp_path / "l.mp4", fps="25", seconds=8)))

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from animefy.dctnet import HEAD_SIZE, DctNetStyle, align_head, convert_frozen_graph, head_template, paste_head
 from animefy.errors import AnimefyError
-from animefy.faces import Face
+from animefy.image.faces import Face
+from animefy.models.dctnet import HEAD_SIZE, DctNetStyle, align_head, convert_frozen_graph, head_template, paste_head
 
 
 def _similarity(scale: float, degrees: float, tx: float, ty: float) -> np.ndarray:
@@ -105,8 +105,8 @@ def _dctnet_folder(tf, folder):
 
 
 def test_local_folder_conversion_onnx_run_and_heads(tf, tmp_path, monkeypatch):
-    from animefy.catalog import load_catalog
-    from animefy.models import load_stylizer
+    from animefy.models.catalog import load_catalog
+    from animefy.models.registry import load_stylizer
 
     models = tmp_path / "models"
     _dctnet_folder(tf, models / "dctnet_anime")
@@ -133,8 +133,8 @@ def test_local_folder_conversion_onnx_run_and_heads(tf, tmp_path, monkeypatch):
 def test_modelscope_source_uses_the_repo_file_list(tf, tmp_path, monkeypatch):
     """The ModelScope path (a stub of modelscope's snapshot_download serving a local folder):
     the files are picked by pattern from what the repo holds."""
-    from animefy.catalog import load_catalog
-    from animefy.hub import resolve_model
+    from animefy.models.catalog import load_catalog
+    from animefy.models.hub import resolve_model
     from animefy.settings import Settings
 
     served = _dctnet_folder(tf, tmp_path / "served")
@@ -163,7 +163,7 @@ def test_modelscope_source_uses_the_repo_file_list(tf, tmp_path, monkeypatch):
         "modelscope.hub.snapshot_download": module,
     }.items():
         monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.setattr("animefy.hub.endpoint_reachable", lambda url, **kw: True)
+    monkeypatch.setattr("animefy.models.hub.endpoint_reachable", lambda url, **kw: True)
     spec = load_catalog(Settings()).get("dctnet_3d")
     folder = resolve_model(spec, Settings(offline=False))
     assert calls[-1][0] == "damo/cv_unet_person-image-cartoon-3d_compound-models"
@@ -179,7 +179,7 @@ def test_dctnet_heads_on_real_faces_beside_another_style(tf, real_models, tmp_pa
     styles the body and Hayao the background."""
     import os
 
-    from animefy.pipeline import stylize_image
+    from animefy.image.pipeline import stylize_image
 
     models = tmp_path / "models"
     models.mkdir()
@@ -203,8 +203,8 @@ def test_dctnet_heads_on_real_faces_beside_another_style(tf, real_models, tmp_pa
 def test_unconvertible_graph_falls_back_to_tensorflow_with_a_warning(tf, tmp_path, monkeypatch):
     import tf2onnx
 
-    from animefy.catalog import load_catalog
-    from animefy.dctnet import TfGraphGenerator
+    from animefy.models.catalog import load_catalog
+    from animefy.models.dctnet import TfGraphGenerator
     from animefy.settings import Settings
 
     folder = _dctnet_folder(tf, tmp_path / "dctnet_anime")

@@ -13,9 +13,9 @@ import pytest
 from conftest import sha256
 from tiny_models import affine_stylizer, write_catalog
 
-from animefy.catalog import load_catalog, parse_catalog
 from animefy.errors import ChecksumError, InputError, ModelUnavailableError, UnknownNameError
-from animefy.hub import availability, resolve_model
+from animefy.models.catalog import load_catalog, parse_catalog
+from animefy.models.hub import availability, resolve_model
 from animefy.settings import Settings
 
 

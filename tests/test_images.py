@@ -12,8 +12,8 @@ from conftest import sha256
 from PIL import Image
 
 from animefy.errors import InputError, LimitError
-from animefy.images import load_image
-from animefy.pipeline import stylize_image
+from animefy.image.io import load_image
+from animefy.image.pipeline import stylize_image
 from animefy.settings import Settings
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import person_on_green
 
-from animefy.compose import feather_blend, laplacian_blend
 from animefy.errors import InputError, ModelUnavailableError
-from animefy.faces import Face
-from animefy.pipeline import StyleOptions, stylize_image
-from animefy.regions import make_regions
+from animefy.image.compose import feather_blend, laplacian_blend
+from animefy.image.faces import Face
+from animefy.image.pipeline import StyleOptions, stylize_image
+from animefy.image.regions import make_regions
 
 
 def test_offline_builtin_style_needs_no_models():
@@ -100,7 +100,7 @@ def test_laplacian_blend_is_seamless_and_exact_far_from_edge():
 
 @pytest.fixture
 def astronaut(real_models):
-    from animefy.images import load_image
+    from animefy.image.io import load_image
 
     return load_image(real_models / "media" / "astronaut.png").rgb
 
@@ -152,7 +152,7 @@ def test_background_variation_changes_only_the_background(tiny_setup, variation)
 
 
 def test_variation_directions():
-    from animefy.variations import apply_variation
+    from animefy.image.variations import apply_variation
 
     y, x = np.mgrid[0:64, 0:64]
     scene = np.dstack([x * 2 + 40, 150 + y, 90 + x]).astype(np.uint8)  # greenish
@@ -173,7 +173,7 @@ def test_variation_errors(tiny_setup):
 
 
 def test_person_boxes_one_per_person_and_merged_when_touching():
-    from animefy.regions import person_boxes
+    from animefy.image.regions import person_boxes
 
     mask = np.zeros((200, 300), np.float32)
     mask[20:80, 20:50] = 1.0  # person A
@@ -189,7 +189,7 @@ def test_person_boxes_one_per_person_and_merged_when_touching():
 
 
 def test_crops_run_at_their_frame_scale():
-    from animefy.stylize import WorkingSize, stylize_region
+    from animefy.image.stylize import WorkingSize, stylize_region
 
     seen = []
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from tiny_models import affine_stylizer
 
-from animefy.catalog import ModelSpec
-from animefy.runtime import OnnxGenerator, run_tiled, tile_starts
+from animefy.models.catalog import ModelSpec
+from animefy.models.runtime import OnnxGenerator, run_tiled, tile_starts
 
 
 def _gen(path, **spec_fields) -> OnnxGenerator:

@@ -56,7 +56,7 @@ def test_spandrel_upscaler_through_the_pipeline(spandrel_module, tmp_path, monke
     monkeypatch.setenv("ANIMEFY_MODELS_DIR", str(models))
     monkeypatch.setenv("ANIMEFY_CATALOG", str(tmp_path / "cat.toml"))
 
-    from animefy.upscale import load_upscaler
+    from animefy.models.upscale import load_upscaler
 
     up = load_upscaler("tiny_sr")
     up.tile, up.overlap = 16, 4  # force several tiles
@@ -66,7 +66,7 @@ def test_spandrel_upscaler_through_the_pipeline(spandrel_module, tmp_path, monke
     expected = cv2.resize(img, (208, 160), interpolation=cv2.INTER_NEAREST)
     assert np.abs(out.astype(int) - expected).max() <= 1
 
-    from animefy.pipeline import stylize_image
+    from animefy.image.pipeline import stylize_image
 
     res = stylize_image(img, person_style="cel", upscale="tiny_sr")
     assert res.rgb.shape == (160, 208, 3) and "upscale tiny_sr" in res.timings.seconds

@@ -16,12 +16,12 @@ from conftest import ROOT, sha256
 from synthetic import gan_like, inject_glitch, line_art_clip, moving_clip
 
 from animefy.errors import InputError, LimitError
-from animefy.metrics import detail_retention, flicker_score, mean_psnr, warping_error
-from animefy.pipeline import StyleOptions
+from animefy.image.pipeline import StyleOptions
 from animefy.settings import Settings
-from animefy.temporal import TemporalOptions, supervise
-from animefy.video_io import exact_fps, ffmpeg_exe, parse_probe, probe, read_frames
-from animefy.video_pipeline import stylize_video
+from animefy.video.io import exact_fps, ffmpeg_exe, parse_probe, probe, read_frames
+from animefy.video.metrics import detail_retention, flicker_score, mean_psnr, warping_error
+from animefy.video.pipeline import stylize_video
+from animefy.video.temporal import TemporalOptions, supervise
 
 
 def make_clip(
@@ -192,7 +192,7 @@ def test_rotated_phone_video_comes_out_upright(tmp_path):
 def _peak_rss_kb(seconds: float, tmp_path) -> int:
     src = make_clip(tmp_path / f"clip{seconds}.mp4", fps="25", seconds=seconds, size="320x240")
     code = (
-        "import resource, sys; from animefy.video_pipeline import stylize_video; from animefy.pipeline import StyleOptions;"
+        "import resource, sys; from animefy.video.pipeline import stylize_video; from animefy.image.pipeline import StyleOptions;"
         f"stylize_video(r'{src}', r'{tmp_path}/o{seconds}.mp4', StyleOptions(person_style='cel'));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, LimitError
-from .settings import Settings
+from animefy.errors import InputError, LimitError
+from animefy.settings import Settings
 
 
 class _ExpectedResize(logging.Filter):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .faces import Face, face_mask
+from animefy.image.faces import Face, face_mask
 
 
 @dataclass(frozen=True)

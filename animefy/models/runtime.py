@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .catalog import ModelSpec
+from animefy.models.catalog import ModelSpec
 
 _sessions: dict[tuple[str, tuple[str, ...], int], object] = {}
 _sessions_lock = threading.Lock()

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError, LimitError
-from .settings import Settings
+from animefy.errors import InputError, LimitError
+from animefy.settings import Settings
 
 
 @dataclass(frozen=True)

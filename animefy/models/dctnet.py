@@ -21,10 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .catalog import ModelSpec
-from .errors import AnimefyError
-from .faces import Face
-from .runtime import OnnxGenerator, pad_to_multiple
+from animefy.errors import AnimefyError
+from animefy.image.faces import Face
+from animefy.models.catalog import ModelSpec
+from animefy.models.runtime import OnnxGenerator, pad_to_multiple
 
 HEAD_SIZE = 288
 # The five reference points (eyes, nose tip, mouth corners) of the common 112x112 square

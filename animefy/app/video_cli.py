@@ -10,10 +10,10 @@ from pathlib import Path
 def cmd_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .cli import _options, _safe_output
-    from .settings import Settings
-    from .temporal import TemporalOptions
-    from .video_pipeline import stylize_video
+    from animefy.app.cli import _options, _safe_output
+    from animefy.settings import Settings
+    from animefy.video.pipeline import stylize_video
+    from animefy.video.temporal import TemporalOptions
 
     settings = Settings.from_env()
     out = Path(args.output)
@@ -56,8 +56,8 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 
 def add_video_parser(sub) -> None:  # noqa: ANN001
-    from .cli import _style_args
-    from .temporal import DEFAULT_STRENGTH
+    from animefy.app.cli import _style_args
+    from animefy.video.temporal import DEFAULT_STRENGTH
 
     p = sub.add_parser("video", help="stylize a video clip (keeps fps and audio)")
     p.add_argument("input")

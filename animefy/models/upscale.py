@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Catalog, load_catalog
-from .errors import AnimefyError
-from .hub import resolve_model
-from .runtime import run_tiled
-from .settings import Settings
+from animefy.errors import AnimefyError
+from animefy.models.catalog import Catalog, load_catalog
+from animefy.models.hub import resolve_model
+from animefy.models.runtime import run_tiled
+from animefy.settings import Settings
 
 
 class SpandrelUpscaler:

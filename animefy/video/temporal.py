@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .flow import FlowEstimator, consistent, resize_mask, resize_to, warp
+from animefy.errors import InputError
+from animefy.video.flow import FlowEstimator, consistent, resize_mask, resize_to, warp
 
 HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
 

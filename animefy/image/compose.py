@@ -8,7 +8,7 @@ import re
 import cv2
 import numpy as np
 
-from .errors import InputError
+from animefy.errors import InputError
 
 BLEND_METHODS = ("laplacian", "feather")
 
@@ -63,7 +63,7 @@ def parse_colour(text: str) -> tuple[int, int, int]:
     """'#RRGGBB' or 'RRGGBB' -> (r, g, b)."""
     match = _HEX.match(text.strip())
     if not match:
-        raise InputError(f"Colour '{text}' is not of the form #RRGGBB (for example #00b140).")
+        raise InputError(f"Colour {text[:12]!r} is not of the form #RRGGBB (for example #00b140).")
     v = match.group(1)
     return int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16)
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .catalog import ORIGINAL, Catalog, load_catalog
-from .compose import blend, cover, parse_colour, solid
-from .errors import InputError
-from .images import load_image
-from .models import load_face_detector, load_matter, load_stylizer
-from .regions import Regions, make_regions, person_boxes, whole_frame_regions
-from .settings import Settings
-from .stylize import Stylizer, stylize_region
-from .timings import Timings
-from .variations import VARIATIONS, apply_variation
+from animefy.errors import InputError
+from animefy.image.compose import blend, cover, parse_colour, solid
+from animefy.image.io import load_image
+from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
+from animefy.image.stylize import Stylizer, stylize_region
+from animefy.image.variations import VARIATIONS, apply_variation
+from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
+from animefy.models.registry import load_face_detector, load_matter, load_stylizer
+from animefy.settings import Settings
+from animefy.timings import Timings
 
 BACKGROUNDS = ("keep", "transparent", "color", "image")
 
@@ -152,7 +152,7 @@ class Renderer:
             self.detector = load_face_detector(o.face_model, self.catalog, self.settings) if self.head_pass else None
             self.upscaler = None
             if o.upscale:
-                from .upscale import load_upscaler
+                from animefy.models.upscale import load_upscaler
 
                 self.upscaler = load_upscaler(o.upscale, self.catalog, self.settings)
 
@@ -306,7 +306,7 @@ class ImageResult:
     messages: tuple[str, ...] = ()
 
     def png(self) -> bytes:
-        from .images import encode_png
+        from animefy.image.io import encode_png
 
         return encode_png(self.rgb, self.alpha)
 

@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import AnimefyError
+from animefy.errors import AnimefyError
+
+from animefy import __version__
 
 
 def _style_args(p: argparse.ArgumentParser) -> None:
@@ -30,8 +31,8 @@ def _style_args(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202
-    from .models import default_style
-    from .pipeline import StyleOptions, background_fields
+    from animefy.image.pipeline import StyleOptions, background_fields
+    from animefy.models.registry import default_style
 
     return StyleOptions(
         person_style=args.person_style or default_style(settings=settings),
@@ -53,9 +54,9 @@ def _safe_output(inp: Path, out: Path, force: bool) -> None:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from .images import save_png
-    from .pipeline import stylize_image
-    from .settings import Settings
+    from animefy.image.io import save_png
+    from animefy.image.pipeline import stylize_image
+    from animefy.settings import Settings
 
     settings = Settings.from_env()
     out = Path(args.output)
@@ -71,9 +72,9 @@ def cmd_image(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .catalog import load_catalog
-    from .hub import availability
-    from .settings import Settings
+    from animefy.models.catalog import load_catalog
+    from animefy.models.hub import availability
+    from animefy.settings import Settings
 
     settings = Settings.from_env()
     catalog = load_catalog(settings)
@@ -88,9 +89,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .catalog import load_catalog
-    from .hub import resolve_model
-    from .settings import Settings
+    from animefy.models.catalog import load_catalog
+    from animefy.models.hub import resolve_model
+    from animefy.settings import Settings
 
     settings = Settings.from_env()
     catalog = load_catalog(settings)
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_download)
 
     try:
-        from .video_cli import add_video_parser
+        from animefy.app.video_cli import add_video_parser
     except ImportError:
         pass
     else:

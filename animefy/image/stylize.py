@@ -8,7 +8,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .catalog import ModelSpec
+from animefy.models.catalog import ModelSpec
 
 
 class Stylizer(Protocol):

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .catalog import ModelSpec, Source
-from .errors import ChecksumError, ModelUnavailableError
-from .settings import Settings
+from animefy.errors import ChecksumError, ModelUnavailableError
+from animefy.models.catalog import ModelSpec, Source
+from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
 

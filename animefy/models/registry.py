@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import threading
 
-from .catalog import ORIGINAL, Catalog, load_catalog
-from .errors import InputError
-from .faces import YunetDetector
-from .hub import resolve_model
-from .matting import MATTERS, Matter
-from .runtime import OnnxGenerator
-from .settings import Settings
-from .stylize import CelStylizer, IdentityStylizer, NamedGenerator, Stylizer, WorkingSize
+from animefy.errors import InputError
+from animefy.image.faces import YunetDetector
+from animefy.image.matte import MATTERS, Matter
+from animefy.image.stylize import CelStylizer, IdentityStylizer, NamedGenerator, Stylizer, WorkingSize
+from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
+from animefy.models.hub import resolve_model
+from animefy.models.runtime import OnnxGenerator
+from animefy.settings import Settings
 
 _cache: dict[tuple[str, str], object] = {}
 _lock = threading.Lock()
@@ -35,7 +35,7 @@ def load_stylizer(name: str, catalog: Catalog | None = None, settings: Settings 
         return CelStylizer()
     path = resolve_model(spec, settings)
     if spec.format == "dctnet":
-        from .dctnet import DctNetStyle
+        from animefy.models.dctnet import DctNetStyle
 
         return _cached((name, str(path)), lambda: DctNetStyle(spec, path, settings.threads))
 
@@ -72,7 +72,7 @@ PREFERRED_STYLES = ("shinkai", "hayao", "shinkai_v3", "hayao_v3", "paprika", "cu
 
 def available_styles(catalog: Catalog | None = None, settings: Settings | None = None) -> list[str]:
     """Styles whose weights are on disk now (built-in ones always), without any network."""
-    from .hub import find_cached
+    from animefy.models.hub import find_cached
 
     settings = settings or Settings.from_env()
     catalog = catalog or load_catalog(settings)

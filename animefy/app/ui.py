@@ -1,4 +1,4 @@
-"""Gradio app: a thin layer over animefy.service. Every failure is shown as a message
+"""Gradio app: a thin layer over animefy.app.service. Every failure is shown as a message
 (gr.Error), never a traceback, and the server keeps serving. The REST API for mobile clients
 is mounted at /api/v1 after launch, so ZeroGPU's start-up path (demo.launch) is kept."""
 
@@ -9,17 +9,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from .catalog import ORIGINAL, load_catalog
-from .errors import AnimefyError
-from .hub import availability
-from .service import StyleRequest, gpu, render_image, render_video, video_seconds
-from .settings import Settings
-from .temporal import DEFAULT_STRENGTH, TemporalOptions
-from .ui_text import EN, ZH
-from .variations import VARIATIONS
+from animefy.app.service import StyleRequest, gpu, render_image, render_video, video_seconds
+from animefy.app.ui_text import EN, ZH
+from animefy.errors import AnimefyError
+from animefy.image.variations import VARIATIONS
+from animefy.models.catalog import ORIGINAL, load_catalog
+from animefy.models.hub import availability
+from animefy.settings import Settings
+from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions
 
 T = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH})
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def style_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -127,7 +127,7 @@ def _photo_in_out(prefix: str) -> tuple[gr.Image, gr.Image]:
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
-    from .models import default_style
+    from animefy.models.registry import default_style
 
     settings = settings or Settings.from_env()
     styles = style_choices(settings)
@@ -232,7 +232,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
 
 def main() -> None:
-    from .rest import create_rest_app
+    from animefy.app.rest import create_rest_app
 
     settings = Settings.from_env()
     demo = build_demo(settings)

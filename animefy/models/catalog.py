@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import InputError, UnknownNameError
-from .settings import Settings
+from animefy.errors import InputError, UnknownNameError
+from animefy.settings import Settings
 
 ROLES = ("stylize", "matte", "face", "upscale")
 ORIGINAL = "original"  # pseudo-style: leave the region as it was photographed
@@ -133,8 +133,8 @@ def parse_catalog(text: str, where: str = "catalog") -> dict[str, ModelSpec]:
 def load_catalog(settings: Settings | None = None) -> Catalog:
     """The package catalog, with entries of the user's catalog file added or replacing."""
     settings = settings or Settings.from_env()
-    text = resources.files("animefy").joinpath("catalog.toml").read_text(encoding="utf-8")
-    models = parse_catalog(text, "animefy/catalog.toml")
+    text = resources.files("animefy.models").joinpath("catalog.toml").read_text(encoding="utf-8")
+    models = parse_catalog(text, "animefy/models/catalog.toml")
     if settings.user_catalog is not None:
         path = Path(settings.user_catalog)
         if not path.is_file():

@@ -29,12 +29,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from . import __version__
-from .catalog import load_catalog
-from .errors import AnimefyError, LimitError
-from .service import ON_ZEROGPU, StyleRequest, gpu, output_dir, render_image, render_video, video_seconds
-from .settings import Settings
-from .temporal import DEFAULT_STRENGTH, TemporalOptions
+from animefy.app.service import ON_ZEROGPU, StyleRequest, gpu, output_dir, render_image, render_video, video_seconds
+from animefy.errors import AnimefyError, LimitError
+from animefy.models.catalog import load_catalog
+from animefy.settings import Settings
+from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions
+
+from animefy import __version__
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -200,8 +201,8 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/styles")
     def styles() -> dict:
-        from .catalog import load_catalog
-        from .hub import availability
+        from animefy.models.catalog import load_catalog
+        from animefy.models.hub import availability
 
         catalog = load_catalog(settings)
         return {"styles": [

@@ -22,9 +22,11 @@ except ImportError:  # anywhere else the decorator does nothing and the app runs
         return fn if fn is not None else (lambda f: f)
 
 
-from .pipeline import StyleOptions, background_fields
-from .settings import Settings
-from .temporal import TemporalOptions
+from animefy.errors import InputError
+from animefy.image.compose import parse_colour
+from animefy.image.pipeline import StyleOptions, background_fields
+from animefy.settings import Settings
+from animefy.video.temporal import TemporalOptions
 
 
 def output_dir() -> Path:
@@ -36,6 +38,9 @@ def output_dir() -> Path:
 def new_output(suffix: str) -> Path:
     """A fresh file name for a result: results never overwrite anything."""
     return output_dir() / f"animefy_{uuid.uuid4().hex[:12]}{suffix}"
+
+
+CLIENT_BACKGROUNDS = ("keep", "transparent", "color", "image")
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,14 @@ class StyleRequest:
     variation: str = "none"
 
     def options(self, picture: str | None = None, settings: Settings | None = None) -> StyleOptions:
-        given = {"color": self.colour or "#ffffff", "image": picture or "image"}.get(self.background, self.background)
+        # A client's string is never a server path: only the documented values are accepted,
+        # and a picture comes only as an upload (`picture`, a path the server itself made).
+        if self.background not in CLIENT_BACKGROUNDS:
+            raise InputError(
+                f"background must be one of {', '.join(CLIENT_BACKGROUNDS)} (with 'image', upload a picture)."
+            )
+        colour = "#{:02x}{:02x}{:02x}".format(*parse_colour(self.colour or "#ffffff"))  # only #RRGGBB
+        given = {"color": colour, "image": picture or "image"}.get(self.background, self.background)
         return StyleOptions(
             person_style=self.person_style,
             background_style=self.background_style or None,
@@ -65,8 +77,8 @@ ON_ZEROGPU = bool(os.environ.get("SPACES_ZERO_GPU"))
 
 def render_image(image: str, request: StyleRequest, picture: str | None = None) -> tuple[str, list[str]]:
     """Stylize the photo at `image`; returns (PNG path, messages)."""
-    from .images import save_png
-    from .pipeline import stylize_image
+    from animefy.image.io import save_png
+    from animefy.image.pipeline import stylize_image
 
     settings = Settings.from_env()
     result = stylize_image(image, options=request.options(picture, settings), settings=settings)
@@ -75,7 +87,7 @@ def render_image(image: str, request: StyleRequest, picture: str | None = None) 
 
 def video_seconds(video: str, *_args: object, **_kw: object) -> int:
     """ZeroGPU duration estimate from the clip's length: about 0.5 s per frame on a GPU."""
-    from .video_io import probe
+    from animefy.video.io import probe
 
     try:
         info = probe(video)
@@ -92,7 +104,7 @@ def render_video(
     progress: Callable[[int, int], None] | None = None,
 ):  # noqa: ANN201 - VideoResult
     """Stylize the clip at `video` into a new file (.mp4, or .webm/.zip when transparent)."""
-    from .video_pipeline import stylize_video
+    from animefy.video.pipeline import stylize_video
 
     transparent = request.background == "transparent"
     suffix = (".zip" if transparent_format == "png-zip" else ".webm") if transparent else ".mp4"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .images import encode_png
-from .pipeline import Renderer, StyleOptions
-from .settings import Settings
-from .temporal import TemporalOptions, TemporalReport, TemporalSupervisor
-from .timings import Timings
-from .video_io import VideoInfo, VideoWriter, check_limits, probe, read_frames
+from animefy.errors import InputError
+from animefy.image.io import encode_png
+from animefy.image.pipeline import Renderer, StyleOptions
+from animefy.settings import Settings
+from animefy.timings import Timings
+from animefy.video.io import VideoInfo, VideoWriter, check_limits, probe, read_frames
+from animefy.video.temporal import TemporalOptions, TemporalReport, TemporalSupervisor
 
 Progress = Callable[[int, int], None]
 _END = object()

@@ -9,8 +9,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .catalog import ModelSpec
-from .runtime import session
+from animefy.models.catalog import ModelSpec
+from animefy.models.runtime import session
 
 
 class Matter(Protocol):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 import cv2
 import numpy as np
 
-from .flow import FlowEstimator, consistent, warp
+from animefy.video.flow import FlowEstimator, consistent, warp
 
 
 def warping_error(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .errors import InputError
+from animefy.errors import InputError
 
 VARIATIONS = ("none", "day", "dusk", "night", "spring", "summer", "autumn", "winter")
 

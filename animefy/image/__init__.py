@@ -1,0 +1,1 @@
+"""Image stages: decode, matte, faces, regions, stylize, compose, variations, and the image pipeline."""

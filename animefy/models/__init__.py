@@ -1,0 +1,1 @@
+"""Models: the catalog, the hub resolver, the registry every model loads through, and the engines that run them."""
