@@ -1,15 +1,50 @@
-"""Settings read from the environment at call time (never cached at import), so tests and
-servers can change them. One immutable object is passed down; no global mutable state."""
+"""Every setting animefy reads from the environment, in one place. `Settings.from_env()` reads
+them at call time (never at import), so tests and servers can change them; one immutable
+`Settings` is then passed down to every stage. No other module reads `os.environ`.
+
+| variable | field | default |
+|---|---|---|
+| ANIMEFY_MODELS_DIR | models_dirs | (none; os.pathsep-separated folders of model files) |
+| ANIMEFY_CATALOG | user_catalog | (none; a TOML file adding or replacing catalog entries) |
+| ANIMEFY_HUB_CACHE | hub_cache_dir | huggingface_hub's own cache |
+| ANIMEFY_CACHE_DIR | cache_dir | ~/.cache/animefy (converted models) |
+| ANIMEFY_OFFLINE, HF_HUB_OFFLINE | offline | off |
+| HF_ENDPOINT | hf_endpoint | huggingface_hub's default |
+| MODELSCOPE_DOMAIN | modelscope_endpoint | ModelScope's default |
+| ANIMEFY_ENGINE | engine | auto (torch on CUDA when a GPU is visible, else ONNX Runtime) |
+| ANIMEFY_DEVICE | device | auto (cuda when visible, else cpu) |
+| ANIMEFY_THREADS | threads | 0 = all cores |
+| ANIMEFY_DEFAULT_STYLE | default_style | first available of the preferred styles |
+| ANIMEFY_MAX_SIDE, ANIMEFY_MIN_SIDE, ANIMEFY_MAX_PIXELS | image limits | 2048, 16, 120,000,000 |
+| ANIMEFY_MAX_VIDEO_SECONDS, ANIMEFY_MAX_VIDEO_SIDE | video limits | 600, 1920 |
+| ANIMEFY_MAX_UPLOAD_MB | max_upload_mb | 200 |
+| ANIMEFY_RATE_LIMIT | rate_limit_per_minute | 30 POSTs per client a minute |
+| ANIMEFY_TRUSTED_PROXIES | trusted_proxies | (none; comma-separated IPs whose X-Forwarded-For is believed) |
+| ANIMEFY_MAX_JOBS | max_queued_jobs | 8 video jobs waiting |
+| ANIMEFY_QUEUE_SIZE | queue_size | 16 (Gradio queue) |
+| ANIMEFY_OUTPUT_DIR | output_dir | <temp>/animefy_outputs |
+| ANIMEFY_RESULT_TTL | result_ttl | 3600 s before results are deleted |
+| GRADIO_SERVER_NAME | server_name | 127.0.0.1 |
+| SPACES_ZERO_GPU | on_zerogpu | set by Hugging Face on ZeroGPU Spaces |
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+ENGINES = ("auto", "onnxruntime", "torch")
+DEVICES = ("auto", "cpu", "cuda")
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
+
+def _get(env: dict[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = _get(env, name)
     if not raw:
         return default
     try:
@@ -18,8 +53,20 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"Environment variable {name}={raw!r} must be a whole number.") from exc
 
 
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+def _truthy(env: dict[str, str], name: str) -> bool:
+    return _get(env, name).lower() in {"1", "true", "yes", "on"}
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = _get(env, name).lower() or choices[0]
+    if raw not in choices:
+        raise ValueError(f"Environment variable {name}={raw!r} must be one of {', '.join(choices)}.")
+    return raw
+
+
+def _path(env: dict[str, str], name: str) -> Path | None:
+    raw = _get(env, name)
+    return Path(raw).expanduser() if raw else None
 
 
 @dataclass(frozen=True)
@@ -27,37 +74,64 @@ class Settings:
     models_dirs: tuple[Path, ...] = ()
     user_catalog: Path | None = None
     hub_cache_dir: Path | None = None
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "animefy")
     offline: bool = False
+    hf_endpoint: str | None = None
+    modelscope_endpoint: str | None = None
+    engine: str = "auto"
+    device: str = "auto"
+    threads: int = 0
+    default_style: str = ""
     max_side: int = 2048
     min_side: int = 16
     max_pixels: int = 120_000_000
     max_video_seconds: int = 600
     max_video_side: int = 1920
-    threads: int = 0
     max_upload_mb: int = 200
     rate_limit_per_minute: int = 30
+    trusted_proxies: tuple[str, ...] = ()
     max_queued_jobs: int = 8
-    extra: dict[str, str] = field(default_factory=dict)
+    queue_size: int = 16
+    output_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "animefy_outputs")
+    result_ttl: int = 3600
+    server_name: str = "127.0.0.1"
+    on_zerogpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}.")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
 
     @classmethod
-    def from_env(cls) -> Settings:
-        dirs = tuple(
-            Path(p).expanduser() for p in os.environ.get("ANIMEFY_MODELS_DIR", "").split(os.pathsep) if p.strip()
-        )
-        catalog = os.environ.get("ANIMEFY_CATALOG", "").strip()
-        cache = os.environ.get("ANIMEFY_HUB_CACHE", "").strip()
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        dirs = tuple(Path(p).expanduser() for p in _get(env, "ANIMEFY_MODELS_DIR").split(os.pathsep) if p.strip())
+        out = _path(env, "ANIMEFY_OUTPUT_DIR")
         return cls(
             models_dirs=dirs,
-            user_catalog=Path(catalog).expanduser() if catalog else None,
-            hub_cache_dir=Path(cache).expanduser() if cache else None,
-            offline=_truthy("ANIMEFY_OFFLINE") or _truthy("HF_HUB_OFFLINE"),
-            max_side=_int_env("ANIMEFY_MAX_SIDE", 2048),
-            min_side=_int_env("ANIMEFY_MIN_SIDE", 16),
-            max_pixels=_int_env("ANIMEFY_MAX_PIXELS", 120_000_000),
-            max_video_seconds=_int_env("ANIMEFY_MAX_VIDEO_SECONDS", 600),
-            max_video_side=_int_env("ANIMEFY_MAX_VIDEO_SIDE", 1920),
-            threads=_int_env("ANIMEFY_THREADS", 0),
-            max_upload_mb=_int_env("ANIMEFY_MAX_UPLOAD_MB", 200),
-            rate_limit_per_minute=_int_env("ANIMEFY_RATE_LIMIT", 30),
-            max_queued_jobs=_int_env("ANIMEFY_MAX_JOBS", 8),
+            user_catalog=_path(env, "ANIMEFY_CATALOG"),
+            hub_cache_dir=_path(env, "ANIMEFY_HUB_CACHE"),
+            cache_dir=_path(env, "ANIMEFY_CACHE_DIR") or Path.home() / ".cache" / "animefy",
+            offline=_truthy(env, "ANIMEFY_OFFLINE") or _truthy(env, "HF_HUB_OFFLINE"),
+            hf_endpoint=_get(env, "HF_ENDPOINT") or None,
+            modelscope_endpoint=_get(env, "MODELSCOPE_DOMAIN") or None,
+            engine=_choice(env, "ANIMEFY_ENGINE", ENGINES),
+            device=_choice(env, "ANIMEFY_DEVICE", DEVICES),
+            threads=_int(env, "ANIMEFY_THREADS", 0),
+            default_style=_get(env, "ANIMEFY_DEFAULT_STYLE"),
+            max_side=_int(env, "ANIMEFY_MAX_SIDE", 2048),
+            min_side=_int(env, "ANIMEFY_MIN_SIDE", 16),
+            max_pixels=_int(env, "ANIMEFY_MAX_PIXELS", 120_000_000),
+            max_video_seconds=_int(env, "ANIMEFY_MAX_VIDEO_SECONDS", 600),
+            max_video_side=_int(env, "ANIMEFY_MAX_VIDEO_SIDE", 1920),
+            max_upload_mb=_int(env, "ANIMEFY_MAX_UPLOAD_MB", 200),
+            rate_limit_per_minute=_int(env, "ANIMEFY_RATE_LIMIT", 30),
+            trusted_proxies=tuple(p.strip() for p in _get(env, "ANIMEFY_TRUSTED_PROXIES").split(",") if p.strip()),
+            max_queued_jobs=_int(env, "ANIMEFY_MAX_JOBS", 8),
+            queue_size=_int(env, "ANIMEFY_QUEUE_SIZE", 16),
+            output_dir=(out / "animefy_outputs") if out else Path(tempfile.gettempdir()) / "animefy_outputs",
+            result_ttl=_int(env, "ANIMEFY_RESULT_TTL", 3600),
+            server_name=_get(env, "GRADIO_SERVER_NAME") or "127.0.0.1",
+            on_zerogpu=_truthy(env, "SPACES_ZERO_GPU"),
         )

@@ -168,8 +168,7 @@ def test_modelscope_source_uses_the_repo_file_list(tf, tmp_path, monkeypatch):
     folder = resolve_model(spec, Settings(offline=False))
     assert calls[-1][0] == "damo/cv_unet_person-image-cartoon-3d_compound-models"
     assert sorted(p.name for p in folder.iterdir()) == ["alpha.jpg", "cartoon_3d_bg.pb", "cartoon_3d_h.pb"]
-    monkeypatch.setenv("ANIMEFY_CACHE_DIR", str(tmp_path / "cache"))
-    style = DctNetStyle(spec, folder)
+    style = DctNetStyle(spec, folder, Settings(cache_dir=tmp_path / "cache"))
     assert style(np.zeros((32, 48, 3), np.uint8)).min() >= 254
 
 
@@ -208,14 +207,15 @@ def test_unconvertible_graph_falls_back_to_tensorflow_with_a_warning(tf, tmp_pat
     from animefy.settings import Settings
 
     folder = _dctnet_folder(tf, tmp_path / "dctnet_anime")
-    monkeypatch.setenv("ANIMEFY_CACHE_DIR", str(tmp_path / "cache"))
 
     def refuse(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise ValueError("unsupported op")
 
     monkeypatch.setattr(tf2onnx.convert, "from_graph_def", refuse)
     with pytest.warns(UserWarning, match="could not be converted.*TensorFlow instead"):
-        style = DctNetStyle(load_catalog(Settings()).get("dctnet_anime"), folder)
+        style = DctNetStyle(
+            load_catalog(Settings()).get("dctnet_anime"), folder, Settings(cache_dir=tmp_path / "cache")
+        )
     assert isinstance(style.body, TfGraphGenerator)
     img = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
     assert np.abs(style(img).astype(int) - (255 - img.astype(int))).max() <= 1

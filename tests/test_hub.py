@@ -175,40 +175,38 @@ def local_hub(tmp_path, monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    yield root, handler.hits
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # huggingface_hub's own switch, read by it
+    yield root, handler.hits, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
 
 
 def test_download_from_a_local_hub_server_then_cached(tmp_path, local_hub):
-    root, hits = local_hub
+    root, hits, endpoint = local_hub
     src = affine_stylizer(root / "acme" / "tiny" / "tiny.onnx")
     spec = _spec(tmp_path, sha256=sha256(src))
-    settings = Settings(hub_cache_dir=tmp_path / "cache", offline=False)
+    settings = Settings(hub_cache_dir=tmp_path / "cache", offline=False, hf_endpoint=endpoint)
     path = resolve_model(spec, settings)
     assert sha256(path) == sha256(src)
     assert any(method == "GET" for method, _ in hits)
     # Second time: straight from the cache, even offline.
-    again = resolve_model(spec, Settings(hub_cache_dir=tmp_path / "cache", offline=True))
+    again = resolve_model(spec, Settings(hub_cache_dir=tmp_path / "cache", offline=True, hf_endpoint=endpoint))
     assert again.resolve() == path.resolve()
 
 
 def test_download_with_wrong_checksum_is_rejected_and_removed(tmp_path, local_hub):
-    root, _ = local_hub
+    root, _, endpoint = local_hub
     affine_stylizer(root / "acme" / "tiny" / "tiny.onnx")
     spec = _spec(tmp_path, sha256="1" * 64)
     with pytest.raises(ChecksumError):
-        resolve_model(spec, Settings(hub_cache_dir=tmp_path / "cache", offline=False))
+        resolve_model(spec, Settings(hub_cache_dir=tmp_path / "cache", offline=False, hf_endpoint=endpoint))
     assert not list((tmp_path / "cache").rglob("blobs/*"))
 
 
 def test_unreachable_hub_fails_fast_with_clear_error(tmp_path, monkeypatch):
     import time
 
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     spec = _spec(tmp_path)
     start = time.monotonic()
     with pytest.raises(ModelUnavailableError, match="cannot reach"):
-        resolve_model(spec, Settings(hub_cache_dir=tmp_path / "cache", offline=False))
+        resolve_model(spec, Settings(hub_cache_dir=tmp_path / "cache", offline=False, hf_endpoint="http://127.0.0.1:9"))
     assert time.monotonic() - start < 10

@@ -9,12 +9,13 @@ from tiny_models import affine_stylizer
 
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import OnnxGenerator, run_tiled, tile_starts
+from animefy.settings import Settings
 
 
 def _gen(path, **spec_fields) -> OnnxGenerator:
     fields = {"name": "t", "role": "stylize", "display": "t", "filename": path.name}
     fields.update(spec_fields)
-    return OnnxGenerator(ModelSpec(**fields), path)
+    return OnnxGenerator(ModelSpec(**fields), path, Settings())
 
 
 def _photo(h=37, w=53, seed=0) -> np.ndarray:

@@ -7,9 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from animefy.errors import AnimefyError
-
 from animefy import __version__
+from animefy.errors import AnimefyError
 
 
 def _style_args(p: argparse.ArgumentParser) -> None:

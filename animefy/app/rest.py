@@ -29,13 +29,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from animefy.app.service import ON_ZEROGPU, StyleRequest, gpu, output_dir, render_image, render_video, video_seconds
+from animefy import __version__
+from animefy.app.service import StyleRequest, gpu, output_dir, render_image, render_video, video_seconds
 from animefy.errors import AnimefyError, LimitError
 from animefy.models.catalog import load_catalog
 from animefy.settings import Settings
 from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions
-
-from animefy import __version__
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -94,7 +93,9 @@ class VideoJobs:
     """One worker thread runs video jobs in order from a bounded queue; finished jobs are
     kept for the newest `keep` only."""
 
-    def __init__(self, max_queued: int, keep: int = 64) -> None:
+    def __init__(self, settings: Settings, keep: int = 64) -> None:
+        self.settings = settings
+        max_queued = settings.max_queued_jobs
         self.queue: queue.Queue = queue.Queue(maxsize=max_queued)
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.keep = keep
@@ -129,7 +130,9 @@ class VideoJobs:
                 job.done, job.total = done, total
 
             try:
-                result = run(str(clip), request, temporal, fmt, None if ON_ZEROGPU else progress)
+                result = run(
+                    str(clip), request, temporal, fmt, self.settings, None if self.settings.on_zerogpu else progress
+                )
                 job.result, job.report, job.done = str(result.path), result.report.as_dict(), result.frames
                 job.status = "done"
             except AnimefyError as exc:
@@ -140,9 +143,10 @@ class VideoJobs:
                 shutil.rmtree(clip.parent, ignore_errors=True)
 
 
-async def _save_upload(upload: UploadFile, limit_bytes: int, suffix_default: str) -> Path:
+async def _save_upload(upload: UploadFile, settings: Settings, suffix_default: str) -> Path:
     """Stream an upload to a private temp folder, refusing it past the size limit."""
-    folder = output_dir() / f"upload_{uuid.uuid4().hex[:12]}"
+    limit_bytes = settings.max_upload_mb << 20
+    folder = output_dir(settings) / f"upload_{uuid.uuid4().hex[:12]}"
     folder.mkdir()
     suffix = Path(upload.filename or "").suffix.lower()[:8] or suffix_default
     path = folder / f"input{suffix}"
@@ -172,8 +176,7 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
     )
     limiter = RateLimiter(settings.rate_limit_per_minute)
     image_slot = asyncio.Semaphore(1)  # photos wait their turn instead of failing
-    jobs = VideoJobs(settings.max_queued_jobs)
-    limit = settings.max_upload_mb << 20
+    jobs = VideoJobs(settings)
     render = gpu(duration=60)(render_image)
 
     @app.exception_handler(AnimefyError)
@@ -222,12 +225,14 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
         variation: str = Form("none", description="none | day | dusk | night | spring | summer | autumn | winter"),
         background_image: UploadFile | None = File(None, description="picture, with background=image"),  # noqa: B008
     ) -> Response:
-        photo = await _save_upload(file, limit, ".png")
-        picture = await _save_upload(background_image, limit, ".png") if background_image else None
+        photo = await _save_upload(file, settings, ".png")
+        picture = await _save_upload(background_image, settings, ".png") if background_image else None
         request = StyleRequest(person_style, background_style, face_style, background, colour, variation)
         try:
             async with image_slot:
-                png, messages = await run_in_threadpool(render, str(photo), request, str(picture) if picture else None)
+                png, messages = await run_in_threadpool(
+                    render, str(photo), request, str(picture) if picture else None, settings
+                )
             data = Path(png).read_bytes()
             Path(png).unlink(missing_ok=True)
         finally:
@@ -250,7 +255,7 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
         temporal = TemporalOptions(strength=strength, hold=hold).validate()
         request = StyleRequest(person_style, background_style, "", "transparent" if transparent else "keep")
         request.options(settings=settings).validate(load_catalog(settings))  # fail now, not in the queue
-        clip = await _save_upload(file, limit, ".mp4")
+        clip = await _save_upload(file, settings, ".mp4")
         job = jobs.submit(clip, request, temporal, transparent_format)
         return {**job.public(), "status_url": f"/api/v1/jobs/{job.id}"}
 

@@ -5,8 +5,6 @@ no ZeroGPU boundary is in the way."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,15 +27,14 @@ from animefy.settings import Settings
 from animefy.video.temporal import TemporalOptions
 
 
-def output_dir() -> Path:
-    path = Path(os.environ.get("ANIMEFY_OUTPUT_DIR", tempfile.gettempdir())) / "animefy_outputs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def output_dir(settings: Settings) -> Path:
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    return settings.output_dir
 
 
-def new_output(suffix: str) -> Path:
+def new_output(settings: Settings, suffix: str) -> Path:
     """A fresh file name for a result: results never overwrite anything."""
-    return output_dir() / f"animefy_{uuid.uuid4().hex[:12]}{suffix}"
+    return output_dir(settings) / f"animefy_{uuid.uuid4().hex[:12]}{suffix}"
 
 
 CLIENT_BACKGROUNDS = ("keep", "transparent", "color", "image")
@@ -72,17 +69,13 @@ class StyleRequest:
         )
 
 
-ON_ZEROGPU = bool(os.environ.get("SPACES_ZERO_GPU"))
-
-
-def render_image(image: str, request: StyleRequest, picture: str | None = None) -> tuple[str, list[str]]:
+def render_image(image: str, request: StyleRequest, picture: str | None, settings: Settings) -> tuple[str, list[str]]:
     """Stylize the photo at `image`; returns (PNG path, messages)."""
     from animefy.image.io import save_png
     from animefy.image.pipeline import stylize_image
 
-    settings = Settings.from_env()
     result = stylize_image(image, options=request.options(picture, settings), settings=settings)
-    return str(save_png(new_output(".png"), result.rgb, result.alpha)), list(result.messages)
+    return str(save_png(new_output(settings, ".png"), result.rgb, result.alpha)), list(result.messages)
 
 
 def video_seconds(video: str, *_args: object, **_kw: object) -> int:
@@ -100,7 +93,8 @@ def render_video(
     video: str,
     request: StyleRequest,
     temporal: TemporalOptions,
-    transparent_format: str = "webm",
+    transparent_format: str,
+    settings: Settings,
     progress: Callable[[int, int], None] | None = None,
 ):  # noqa: ANN201 - VideoResult
     """Stylize the clip at `video` into a new file (.mp4, or .webm/.zip when transparent)."""
@@ -109,5 +103,11 @@ def render_video(
     transparent = request.background == "transparent"
     suffix = (".zip" if transparent_format == "png-zip" else ".webm") if transparent else ".mp4"
     return stylize_video(
-        video, new_output(suffix), request.options(), temporal, transparent_format=transparent_format, progress=progress
+        video,
+        new_output(settings, suffix),
+        request.options(settings=settings),
+        temporal,
+        settings,
+        transparent_format=transparent_format,
+        progress=progress,
     )

@@ -4,7 +4,6 @@ is mounted at /api/v1 after launch, so ZeroGPU's start-up path (demo.launch) is 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -71,7 +70,7 @@ def stylize_image(
     try:
         progress(0.1, desc="matting, faces and stylizing")
         request = StyleRequest(person_style, background_style or "", face_style or "", background, colour, variation)
-        png, messages = render_image(image, request, picture)
+        png, messages = render_image(image, request, picture, Settings.from_env())
     except AnimefyError as exc:
         raise _fail(exc) from exc
     for message in messages:
@@ -96,7 +95,12 @@ def stylize_video(
         request = StyleRequest(person_style, background_style or "", "", "transparent" if transparent else "keep")
         temporal = TemporalOptions(strength=float(strength), hold=int(hold))
         result = render_video(
-            video, request, temporal, progress=lambda done, total: progress((done, total), desc="frames", unit="frames")
+            video,
+            request,
+            temporal,
+            "webm",
+            Settings.from_env(),
+            progress=lambda done, total: progress((done, total), desc="frames", unit="frames"),
         )
     except AnimefyError as exc:
         raise _fail(exc) from exc
@@ -236,9 +240,9 @@ def main() -> None:
 
     settings = Settings.from_env()
     demo = build_demo(settings)
-    demo.queue(max_size=int(os.environ.get("ANIMEFY_QUEUE_SIZE", "16")), default_concurrency_limit=1)
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_name=settings.server_name,
         show_error=True,
         max_file_size=f"{settings.max_upload_mb}mb",
         i18n=T,

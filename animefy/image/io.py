@@ -41,13 +41,16 @@ def _open_pil(source: str | Path | bytes, settings: Settings) -> Image.Image:
         data = path.read_bytes()
     if not data:
         raise InputError("The image file is empty. Choose a PNG, JPEG or WebP photo.")
-    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    # Our own pixel limit is checked on the header, before any pixel is decoded; PIL's
+    # process-wide MAX_IMAGE_PIXELS is left alone (its hard error still stops extreme bombs).
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
+            if img.size[0] * img.size[1] > settings.max_pixels:
+                raise Image.DecompressionBombError(f"{img.size} over {settings.max_pixels}")
             img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise LimitError(
             f"The image is too large to open safely (limit {settings.max_pixels:,} pixels, "
             "ANIMEFY_MAX_PIXELS). Resize it before uploading."

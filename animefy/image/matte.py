@@ -11,6 +11,7 @@ import numpy as np
 
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import session
+from animefy.settings import Settings
 
 
 class Matter(Protocol):
@@ -41,8 +42,8 @@ class RvmMatter:
     """Robust Video Matting. Carries its recurrent state from call to call (video); for a
     still image, `settle` extra passes let the state adapt to the picture first."""
 
-    def __init__(self, spec: ModelSpec, path: Path, max_side: int = 640, settle: int = 1) -> None:
-        self.session = session(path)
+    def __init__(self, spec: ModelSpec, path: Path, settings: Settings, max_side: int = 640, settle: int = 1) -> None:
+        self.session = session(path, settings)
         self.max_side = max_side
         self.settle = settle
         self.reset()
@@ -74,8 +75,8 @@ class RvmMatter:
 class ModnetMatter:
     """MODNet portrait matting (stateless): short side 512, multiple of 32, input in [-1, 1]."""
 
-    def __init__(self, spec: ModelSpec, path: Path, max_side: int = 512) -> None:
-        self.session = session(path)
+    def __init__(self, spec: ModelSpec, path: Path, settings: Settings, max_side: int = 512) -> None:
+        self.session = session(path, settings)
         self.input_name = self.session.get_inputs()[0].name
         self.max_side = max_side
 

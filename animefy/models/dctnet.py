@@ -14,7 +14,6 @@ style beside another model.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from animefy.errors import AnimefyError
 from animefy.image.faces import Face
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import OnnxGenerator, pad_to_multiple
+from animefy.settings import Settings
 
 HEAD_SIZE = 288
 # The five reference points (eyes, nose tip, mouth corners) of the common 112x112 square
@@ -78,9 +78,8 @@ def find_part(folder: Path, pattern: str) -> Path:
     return matches[0]
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("ANIMEFY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "animefy")
-    path = Path(base) / "converted"
+def converted_dir(settings: Settings) -> Path:
+    path = settings.cache_dir / "converted"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -89,13 +88,12 @@ class ConversionError(AnimefyError):
     """tf2onnx could not convert a graph (TensorFlow itself is installed)."""
 
 
-def convert_frozen_graph(pb: Path, out_dir: Path | None = None) -> Path:
+def convert_frozen_graph(pb: Path, out_dir: Path) -> Path:
     """ONNX file converted from a TF1 frozen graph (cached by the graph's sha256)."""
     digest = hashlib.sha256(pb.read_bytes()).hexdigest()[:16]
-    target = (out_dir or cache_dir()) / f"{pb.stem}_{digest}.onnx"
+    target = out_dir / f"{pb.stem}_{digest}.onnx"
     if target.is_file():
         return target
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         import tensorflow as tf
         import tf2onnx
@@ -144,10 +142,11 @@ class TfGraphGenerator:
         return out[0] if frames.ndim == 3 else np.stack(out)
 
 
-def load_graph(spec: ModelSpec, pb: Path, multiple: int, threads: int = 0):  # noqa: ANN201
+def load_graph(spec: ModelSpec, pb: Path, multiple: int, settings: Settings):  # noqa: ANN201
     """ONNX Runtime on the converted graph; TensorFlow only if conversion fails (with a warning)."""
     try:
-        return OnnxGenerator(_spec(f"{spec.name}:{pb.stem}", multiple), convert_frozen_graph(pb), threads)
+        onnx_path = convert_frozen_graph(pb, converted_dir(settings))
+        return OnnxGenerator(_spec(f"{spec.name}:{pb.stem}", multiple), onnx_path, settings)
     except ConversionError as exc:
         warnings.warn(f"{exc} Running it with TensorFlow instead (slower).", stacklevel=2)
         return TfGraphGenerator(pb, multiple)
@@ -162,11 +161,11 @@ class DctNetStyle:
     """A DCT-Net family: callable on frames like any stylizer (the body/background graph) and
     able to redraw faces with the head graph (`paste_heads`)."""
 
-    def __init__(self, spec: ModelSpec, folder: Path, threads: int = 0, max_short_side: int = 720) -> None:
+    def __init__(self, spec: ModelSpec, folder: Path, settings: Settings, max_short_side: int = 720) -> None:
         parts = dict(spec.parts)
         self.name, self.spec, self.max_short_side = spec.name, spec, max_short_side
-        self.body = load_graph(spec, find_part(folder, parts["body"]), 16, threads)
-        self.head = load_graph(spec, find_part(folder, parts["head"]), 1, threads)
+        self.body = load_graph(spec, find_part(folder, parts["body"]), spec.size_multiple or 16, settings)
+        self.head = load_graph(spec, find_part(folder, parts["head"]), 1, settings)
         masks = sorted(folder.rglob(parts.get("mask", "alpha.jpg")))
         mask = cv2.imread(str(masks[0]), cv2.IMREAD_GRAYSCALE) if masks else None
         self.mask = (

@@ -85,17 +85,17 @@ def endpoint_reachable(url: str, timeout: float = 3.0, ttl: float = 60.0) -> boo
     return ok
 
 
-def _hf_endpoint() -> str:
+def _hf_endpoint(settings: Settings) -> str:
     from huggingface_hub import constants
 
-    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    return settings.hf_endpoint or constants.ENDPOINT
 
 
 def _from_hf(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
     from huggingface_hub import hf_hub_download
 
-    if not local_only and not endpoint_reachable(_hf_endpoint()):
-        raise ConnectionError(f"cannot reach {_hf_endpoint()} (offline?)")
+    if not local_only and not endpoint_reachable(_hf_endpoint(settings)):
+        raise ConnectionError(f"cannot reach {_hf_endpoint(settings)} (offline?)")
 
     path = hf_hub_download(
         repo_id=src.repo,
@@ -105,7 +105,7 @@ def _from_hf(spec: ModelSpec, src: Source, settings: Settings, local_only: bool)
         cache_dir=settings.hub_cache_dir,
         local_files_only=local_only,
         library_name="animefy",
-        endpoint=_hf_endpoint(),
+        endpoint=_hf_endpoint(settings),
     )
     return Path(path)
 
@@ -117,16 +117,16 @@ def _patterns(spec: ModelSpec) -> list[str]:
 def _from_hf_folder(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
     from huggingface_hub import snapshot_download
 
-    if not local_only and not endpoint_reachable(_hf_endpoint()):
-        raise ConnectionError(f"cannot reach {_hf_endpoint()} (offline?)")
+    if not local_only and not endpoint_reachable(_hf_endpoint(settings)):
+        raise ConnectionError(f"cannot reach {_hf_endpoint(settings)} (offline?)")
     return Path(snapshot_download(repo_id=src.repo, revision=src.revision, repo_type=src.repo_type,
                                   cache_dir=settings.hub_cache_dir, local_files_only=local_only,
-                                  allow_patterns=_patterns(spec), endpoint=_hf_endpoint()))  # fmt: skip
+                                  allow_patterns=_patterns(spec), endpoint=_hf_endpoint(settings)))  # fmt: skip
 
 
 def _modelscope_kwargs(src: Source, settings: Settings, local_only: bool) -> dict:
     """Revision and cache arguments for ModelScope calls; fails fast when it is unreachable."""
-    if not local_only and not endpoint_reachable(os.environ.get("MODELSCOPE_DOMAIN", _MODELSCOPE_ENDPOINT)):
+    if not local_only and not endpoint_reachable(settings.modelscope_endpoint or _MODELSCOPE_ENDPOINT):
         raise ConnectionError("cannot reach ModelScope (offline?)")
     kwargs = {"revision": src.revision} if src.revision else {}
     if settings.hub_cache_dir is not None:

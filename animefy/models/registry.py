@@ -37,10 +37,10 @@ def load_stylizer(name: str, catalog: Catalog | None = None, settings: Settings 
     if spec.format == "dctnet":
         from animefy.models.dctnet import DctNetStyle
 
-        return _cached((name, str(path)), lambda: DctNetStyle(spec, path, settings.threads))
+        return _cached((name, str(path)), lambda: DctNetStyle(spec, path, settings))
 
     def make() -> Stylizer:
-        styl = NamedGenerator(spec, OnnxGenerator(spec, path, settings.threads))
+        styl = NamedGenerator(spec, OnnxGenerator(spec, path, settings))
         return WorkingSize(styl, spec.min_side, spec.max_side or 0)
 
     return _cached((name, str(path)), make)
@@ -54,7 +54,7 @@ def load_matter(name: str, catalog: Catalog | None = None, settings: Settings | 
     cls = MATTERS.get(name)
     if cls is None:
         raise InputError(f"No adapter for matte model '{name}'; supported: {sorted(MATTERS)}.")
-    return cls(spec, resolve_model(spec, settings))
+    return cls(spec, resolve_model(spec, settings), settings)
 
 
 def load_face_detector(
@@ -82,10 +82,9 @@ def available_styles(catalog: Catalog | None = None, settings: Settings | None =
 def default_style(catalog: Catalog | None = None, settings: Settings | None = None) -> str:
     """ANIMEFY_DEFAULT_STYLE if it is available, else the first preferred style that is
     available offline; 'cel' always is."""
-    import os
-
+    settings = settings or Settings.from_env()
     have = set(available_styles(catalog, settings))
-    wanted = os.environ.get("ANIMEFY_DEFAULT_STYLE", "").strip()
+    wanted = settings.default_style
     if wanted in have:
         return wanted
     return next(s for s in PREFERRED_STYLES if s in have or s == "cel")

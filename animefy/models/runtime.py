@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from animefy.models.catalog import ModelSpec
+from animefy.settings import Settings
 
 _sessions: dict[tuple[str, tuple[str, ...], int], object] = {}
 _sessions_lock = threading.Lock()
@@ -25,20 +26,21 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def providers() -> tuple[str, ...]:
+def providers(settings: Settings) -> tuple[str, ...]:
     """CUDA when ONNX Runtime has it (onnxruntime-gpu on a GPU machine), else CPU."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    chosen = [p for p in ("CUDAExecutionProvider",) if p in available and os.environ.get("ANIMEFY_DEVICE") != "cpu"]
+    chosen = [p for p in ("CUDAExecutionProvider",) if p in available and settings.device != "cpu"]
     return (*chosen, "CPUExecutionProvider")
 
 
-def session(path: Path | str, threads: int = 0):  # noqa: ANN201 - onnxruntime.InferenceSession
+def session(path: Path | str, settings: Settings):  # noqa: ANN201 - onnxruntime.InferenceSession
     """A cached InferenceSession for `path`; created on first use, shared afterwards."""
     import onnxruntime as ort
 
-    chosen = providers()
+    chosen = providers(settings)
+    threads = settings.threads
     key = (str(Path(path).resolve()), chosen, threads)
     with _sessions_lock:
         sess = _sessions.get(key)
@@ -136,9 +138,9 @@ class OnnxGenerator:
     Call with uint8 RGB frames of one size, (H, W, 3) or (N, H, W, 3); returns the same shape.
     """
 
-    def __init__(self, spec: ModelSpec, path: Path, threads: int = 0, tile_overlap: int = 64) -> None:
+    def __init__(self, spec: ModelSpec, path: Path, settings: Settings, tile_overlap: int = 64) -> None:
         self.spec = spec
-        self.session = session(path, threads)
+        self.session = session(path, settings)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.output_name = self.session.get_outputs()[0].name
