@@ -27,6 +27,14 @@ class LimitError(InputError):
     code = "limit_exceeded"
 
 
+class ConfigError(AnimefyError):
+    """An environment variable or setting has a value animefy cannot use."""
+
+    exit_code = 2
+    http_status = 500
+    code = "bad_configuration"
+
+
 class ModelUnavailableError(AnimefyError):
     """No source could provide a model file (offline, not in the local directory, ...)."""
 

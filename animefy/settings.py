@@ -35,6 +35,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from animefy.errors import ConfigError
+
 ENGINES = ("auto", "onnxruntime", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -50,7 +52,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"Environment variable {name}={raw!r} must be a whole number.") from exc
+        raise ConfigError(f"Environment variable {name}={raw!r} must be a whole number.") from exc
 
 
 def _truthy(env: dict[str, str], name: str) -> bool:
@@ -60,7 +62,7 @@ def _truthy(env: dict[str, str], name: str) -> bool:
 def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
     raw = _get(env, name).lower() or choices[0]
     if raw not in choices:
-        raise ValueError(f"Environment variable {name}={raw!r} must be one of {', '.join(choices)}.")
+        raise ConfigError(f"Environment variable {name}={raw!r} must be one of {', '.join(choices)}.")
     return raw
 
 
@@ -99,9 +101,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}.")
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}.")
         if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from animefy.image.compose import feather_blend
-from animefy.models.registry import load_matter, load_stylizer
+from animefy.models.registry import load
 from animefy.settings import Settings
 from animefy.video.io import VideoWriter, probe, read_frames
 from animefy.video.pipeline import processing_size
@@ -19,10 +19,10 @@ def naive_video(src: Path, out: Path, person_style: str, background_style: str, 
     info = probe(src)
     size, _ = processing_size(info, settings)
     w, h = size or (info.width, info.height)
-    matter = load_matter("rvm", settings=settings)
+    matter = load("rvm", "matte", settings)
     person, background = (
-        load_stylizer(person_style, settings=settings),
-        load_stylizer(background_style, settings=settings),
+        load(person_style, "stylize", settings),
+        load(background_style, "stylize", settings),
     )
     writer = VideoWriter(out, w, h, info.fps)
     frames = 0

@@ -47,17 +47,22 @@ def bench_image(path: Path, label: str) -> dict:
 
     from animefy.image.io import encode_png, load_image
     from animefy.image.pipeline import Renderer, StyleOptions
-    from animefy.models.registry import load_matter, load_stylizer
+    from animefy.models.registry import load
+    from animefy.settings import Settings
     from animefy.timings import Timings
 
     rgb = load_image(path).rgb
-    person, background, matter = load_stylizer(PERSON), load_stylizer(BACKGROUND), load_matter("rvm")
+    person, background, matter = (
+        load(PERSON, "stylize", Settings.from_env()),
+        load(BACKGROUND, "stylize", Settings.from_env()),
+        load("rvm", "matte", Settings.from_env()),
+    )
     bare = {
         "rvm": _median_time(lambda: (matter.reset(), matter(rgb))),
         PERSON: _median_time(lambda: person(rgb)),
         BACKGROUND: _median_time(lambda: background(rgb)),
     }
-    renderer = Renderer(StyleOptions(person_style=PERSON, background_style=BACKGROUND))
+    renderer = Renderer(StyleOptions(person_style=PERSON, background_style=BACKGROUND), Settings.from_env())
 
     def full() -> None:
         renderer.timings = Timings()

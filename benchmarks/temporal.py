@@ -43,16 +43,18 @@ def main() -> int:
     os.environ.setdefault("ANIMEFY_MODELS_DIR", str(SHARED / "models"))
     from synthetic import inject_glitch
 
-    from animefy.models.registry import load_matter, load_stylizer
+    from animefy.models.registry import load
+    from animefy.schema import DEFAULT_STRENGTH
+    from animefy.settings import Settings
     from animefy.video.flow import FarnebackFlow
     from animefy.video.metrics import detail_retention, flicker_score, mean_psnr, warping_error
-    from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions, supervise
+    from animefy.video.temporal import TemporalOptions, supervise
 
-    stylizer = load_stylizer(args.style)
+    stylizer = load(args.style, "stylize", Settings.from_env())
     rows, glitch_rows = [], []
     for clip_name in ("carphone.mp4", "pedestrians.avi"):
         clip = load_clip(clip_name, args.frames)
-        matter = load_matter("rvm")
+        matter = load("rvm", "matte", Settings.from_env())
         masks = [matter(f) for f in clip]
         t0 = time.perf_counter()
         per_frame = [stylizer(f) for f in clip]

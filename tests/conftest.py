@@ -58,6 +58,7 @@ def make_tiny_models(folder: Path, catalog: Path, darken: bool = True) -> Path:
         "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
         "rvm": {
             "role": "matte",
+            "format": "rvm",
             "filename": "tiny_rvm.onnx",
             "layout": "NCHW",
             "value_range": [0, 1],

@@ -45,7 +45,7 @@ def test_gradio_client_image_transparent_keeps_alpha(client, photo):
     from gradio_client import handle_file
 
     out = client.predict(
-        handle_file(str(photo)), "invert", "", "", "transparent", "#ffffff", None, "none", api_name="/stylize_image"
+        image=handle_file(str(photo)), person_style="invert", background="transparent", api_name="/stylize_image"
     )
     png = cv2.imread(out, cv2.IMREAD_UNCHANGED)
     assert png.shape == (192, 256, 4)
@@ -56,20 +56,21 @@ def test_gradio_client_mix_with_colour_and_picture(client, photo, tmp_path):
     from gradio_client import handle_file
 
     out = client.predict(
-        handle_file(str(photo)), "invert", "", "", "color", "#0000ff", None, "none", api_name="/stylize_image"
+        image=handle_file(str(photo)),
+        person_style="invert",
+        background="color",
+        background_colour="#0000ff",
+        api_name="/stylize_image",
     )
     assert tuple(cv2.imread(out)[5, 5]) == (255, 0, 0)  # BGR of #0000ff
     pic = tmp_path / "bg.png"
     pic.write_bytes(_png_bytes(np.full((50, 80, 3), (200, 100, 50), np.uint8)))
     out = client.predict(
-        handle_file(str(photo)),
-        "invert",
-        "original",
-        "",
-        "image",
-        "",
-        handle_file(str(pic)),
-        "none",
+        image=handle_file(str(photo)),
+        person_style="invert",
+        background_style="original",
+        background="image",
+        picture=handle_file(str(pic)),
         api_name="/stylize_image",
     )
     assert tuple(cv2.imread(out)[5, 5]) == (50, 100, 200)
@@ -82,13 +83,13 @@ def test_gradio_client_bad_inputs_give_clear_errors_and_server_keeps_serving(cli
     junk.write_text("not a picture")
     # Gradio's Image component refuses it before our handler, naming the problem.
     with pytest.raises(Exception, match="cannot identify image file"):
-        client.predict(handle_file(str(junk)), "invert", "", "", "keep", "", None, "none", api_name="/stylize_image")
+        client.predict(image=handle_file(str(junk)), person_style="invert", api_name="/stylize_image")
     with pytest.raises(Exception, match="not in the list of choices"):
-        client.predict(handle_file(str(photo)), "nope", "", "", "keep", "", None, "none", api_name="/stylize_image")
+        client.predict(image=handle_file(str(photo)), person_style="nope", api_name="/stylize_image")
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + b"\0" * (3 << 20))  # over the 2 MB test limit
     with pytest.raises(Exception):  # noqa: B017 - Gradio refuses the upload itself
-        client.predict(handle_file(str(big)), "invert", "", "", "keep", "", None, "none", api_name="/stylize_image")
+        client.predict(image=handle_file(str(big)), person_style="invert", api_name="/stylize_image")
     assert httpx.get(app_server[0] + "/api/v1/health").status_code == 200
     out = client.predict(handle_file(str(photo)), "invert", api_name="/stylize_image")
     assert cv2.imread(out).shape == (192, 256, 3)
@@ -99,7 +100,9 @@ def test_gradio_client_video(client, tmp_path):
     from test_video import make_clip
 
     clip = make_clip(tmp_path / "clip.mp4", fps="25", seconds=0.4)
-    out = client.predict(handle_file(str(clip)), "invert", "", 0.9, 2, False, api_name="/stylize_video")
+    out = client.predict(
+        video=handle_file(str(clip)), person_style="invert", strength=0.9, hold=2, api_name="/stylize_video"
+    )
     path = out["video"] if isinstance(out, dict) else out
     from animefy.video.io import probe
 
@@ -133,8 +136,12 @@ def test_rest_errors_are_json_with_codes(app_server, tmp_path):
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_input"
     r = httpx.post(base + "/image", files={"file": b"x" * (3 << 20)}, data={"person_style": "invert"})
     assert r.status_code == 413 and "ANIMEFY_MAX_UPLOAD_MB" in r.json()["error"]["message"]
-    r = httpx.post(base + "/image", files={"file": b"x"})
-    assert r.status_code == 422 and "person_style" in r.json()["error"]["message"]
+    r = httpx.post(base + "/image", data={"person_style": "invert"})
+    assert r.status_code == 400 and "file" in r.json()["error"]["message"]
+    r = httpx.post(base + "/image", files={"file": b"x"}, data={"person_stile": "invert"})
+    assert r.status_code == 400 and "person_stile" in r.json()["error"]["message"]
+    r = httpx.get(base + "/no/such/route")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = httpx.post(base + "/video", files={"file": b"junk"}, data={"person_style": "invert", "hold": "5"})
     assert r.status_code == 400 and "hold" in r.json()["error"]["message"]
     assert httpx.get(base + "/jobs/nope").status_code == 404
@@ -147,8 +154,8 @@ def test_rest_background_string_is_never_a_server_path(app_server, photo, tmp_pa
     secret.write_bytes(_png_bytes(np.full((64, 64, 3), 7, np.uint8)))
     base = app_server[0] + "/api/v1"
     for field, value in (("background", str(secret)), ("background", "/nonexistent/x.png"),
-                         ("colour", str(secret))):  # fmt: skip
-        data = {"person_style": "invert", field: value, **({"background": "color"} if field == "colour" else {})}
+                         ("background_colour", str(secret))):  # fmt: skip
+        data = {"person_style": "invert", field: value, **({"background": "color"} if "colour" in field else {})}
         r = httpx.post(base + "/image", files={"file": photo.read_bytes()}, data=data, timeout=60)
         assert r.status_code == 400, (field, value, r.status_code)
         message = r.json()["error"]["message"]

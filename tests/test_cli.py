@@ -42,10 +42,10 @@ def test_image_command_refuses_to_overwrite(tmp_path):
     existing = tmp_path / "keep.png"
     existing.write_bytes(b"precious")
     res = _run("image", str(src), "-o", str(existing), "-s", "cel")
-    assert res.returncode == 1 and "--force" in res.stderr
+    assert res.returncode == 2 and "--force" in res.stderr
     assert existing.read_bytes() == b"precious"
     res = _run("image", str(src), "-o", str(src), "-s", "cel", "--force")
-    assert res.returncode == 1 and "is the input" in res.stderr
+    assert res.returncode == 2 and "is the input" in res.stderr
 
 
 def test_missing_model_and_bad_input_exit_codes(tmp_path):

@@ -106,13 +106,14 @@ def _dctnet_folder(tf, folder):
 
 def test_local_folder_conversion_onnx_run_and_heads(tf, tmp_path, monkeypatch):
     from animefy.models.catalog import load_catalog
-    from animefy.models.registry import load_stylizer
+    from animefy.models.registry import load
+    from animefy.settings import Settings
 
     models = tmp_path / "models"
     _dctnet_folder(tf, models / "dctnet_anime")
     monkeypatch.setenv("ANIMEFY_MODELS_DIR", str(models))
     monkeypatch.setenv("ANIMEFY_CACHE_DIR", str(tmp_path / "cache"))
-    style = load_stylizer("dctnet_anime")
+    style = load("dctnet_anime", "stylize", Settings.from_env())
     assert isinstance(style, DctNetStyle)
     converted = sorted((tmp_path / "cache" / "converted").glob("*.onnx"))
     assert [p.name.split("_")[1] for p in converted] == ["anime", "anime"] and len(converted) == 2

@@ -189,7 +189,8 @@ def test_person_boxes_one_per_person_and_merged_when_touching():
 
 
 def test_crops_run_at_their_frame_scale():
-    from animefy.image.stylize import WorkingSize, stylize_region
+    from animefy.image.stylize import Generator, stylize_region
+    from animefy.models.registry import Capabilities
 
     seen = []
 
@@ -200,7 +201,7 @@ def test_crops_run_at_their_frame_scale():
             seen.append(frames.shape[-3:-1])
             return frames
 
-    styl = WorkingSize(Probe(), min_side=384)
+    styl = Generator("probe", Probe(), Capabilities("stylize", min_side=384))
     crop = np.zeros((100, 60, 3), np.uint8)
     stylize_region(styl, crop, (360, 480))  # the frame would be scaled by 384/360
     stylize_region(styl, crop, (768, 1024))  # the frame is large enough: no scaling

@@ -288,8 +288,6 @@ def test_video_cli_with_progress(tmp_path):
 def test_replacement_background_is_stylized_once_per_video(tmp_path, tiny_setup):
     src = make_clip(tmp_path / "in.mp4", fps="25", seconds=0.48)
     picture = np.full((40, 60, 3), (200, 100, 50), np.uint8)
-    options = StyleOptions(
-        person_style="invert", background="image", background_image=picture, background_style="darken"
-    )
-    res = stylize_video(src, tmp_path / "o.mp4", options, batch_size=4)
+    options = StyleOptions(person_style="invert", background="image", background_style="darken")
+    res = stylize_video(src, tmp_path / "o.mp4", options, batch_size=4, picture=picture)
     assert res.frames == 12 and res.timings.calls["stylize darken"] == 1

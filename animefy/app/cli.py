@@ -1,70 +1,120 @@
-"""Command line: `python -m animefy image|video|models|download ...`. A thin shell over the
-library; typed errors become one-line messages and exit codes, never tracebacks."""
+"""Command line: `python -m animefy image|video|models|download ...`, a thin shell over the
+library. The style options are generated from the request schema (animefy/schema.py), so
+every option there is a flag here. Typed errors become one-line messages and exit codes,
+never tracebacks. Building the parser imports nothing heavy (no cv2, no onnxruntime)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import sys
 from pathlib import Path
 
 from animefy import __version__
-from animefy.errors import AnimefyError
+from animefy.errors import AnimefyError, InputError
+from animefy.schema import ImageRequest, VideoRequest, fields
+from animefy.settings import DEVICES, ENGINES, Settings
 
 
-def _style_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-s", "--person-style", help="style for the person (default: first available; see `models`)")
-    p.add_argument(
-        "-b", "--background-style", help="style for the background (default: same as person; 'original' keeps it)"
-    )
-    p.add_argument("-f", "--face-style", help="style for faces (default: same as person)")
-    p.add_argument(
-        "--background",
-        default="keep",
-        help="keep | transparent | #RRGGBB | path to a picture to put behind the person (default: keep)",
-    )
-    p.add_argument("--no-stylize-background-image", action="store_true", help="use a replacement picture as it is")
-    p.add_argument("--blend", choices=("laplacian", "feather"), default="laplacian")
-    p.add_argument("--matte-model", default="rvm", help="rvm | modnet")
-    p.add_argument("--upscale", help="super-resolution model, e.g. realesr_animevideov3 (needs animefy[sr])")
-    p.add_argument("--timings", action="store_true", help="print per-stage timings")
+def add_request_arguments(parser: argparse.ArgumentParser, cls: type[ImageRequest]) -> None:
+    """One flag per schema field: choices, default and help come from the schema."""
+    for f in fields(cls):
+        flag = "--" + f["name"].replace("_", "-")
+        names = [f["short"], flag] if f["short"] else [flag]
+        shown = f["default"] if f["default"] != "" else "none"
+        if f["type"] is bool:
+            group = parser.add_mutually_exclusive_group()
+            group.add_argument(flag, dest=f["name"], action="store_true", default=None, help=f"{f['help']}")
+            group.add_argument("--no-" + flag[2:], dest=f["name"], action="store_false", help=f"(default: {shown})")
+            continue
+        parser.add_argument(*names, dest=f["name"], default=None, choices=f["choices"], type=f["type"],
+                            help=f"{f['help']} (default: {shown})")  # fmt: skip
 
 
-def _options(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202
-    from animefy.image.pipeline import StyleOptions, background_fields
-    from animefy.models.registry import default_style
-
-    return StyleOptions(
-        person_style=args.person_style or default_style(settings=settings),
-        background_style=args.background_style,
-        face_style=args.face_style,
-        stylize_background_image=not args.no_stylize_background_image,
-        blend=args.blend,
-        matte_model=args.matte_model,
-        upscale=args.upscale,
-        **background_fields(args.background, settings),
-    )
+def request_from_args(args: argparse.Namespace, cls: type[ImageRequest]) -> ImageRequest:
+    given = {f["name"]: getattr(args, f["name"]) for f in fields(cls) if getattr(args, f["name"], None) is not None}
+    return cls(**given)  # the schema converts and validates ("2" -> 2, choices, ranges)
 
 
-def _safe_output(inp: Path, out: Path, force: bool) -> None:
-    if out.resolve() == inp.resolve():
-        raise AnimefyError(f"The output {out} is the input file; choose another name so the original is kept.")
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    changes = {k: getattr(args, k) for k in ("engine", "device") if getattr(args, k, None)}
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def _check_output(inp: Path, out: Path, force: bool, suffixes: tuple[str, ...]) -> None:
+    """Refuse before any work starts: the input as output, an existing file, a wrong format,
+    or a folder that cannot be written."""
+    if out.suffix.lower() not in suffixes:
+        raise InputError(f"The output must end in {' or '.join(suffixes)} (got '{out.name}').")
+    if out.exists() and out.resolve() == inp.resolve():
+        raise InputError(f"The output {out} is the input file; choose another name so the original is kept.")
     if out.exists() and not force:
-        raise AnimefyError(f"{out} exists; pass --force to overwrite it, or choose another name.")
+        raise InputError(f"{out} exists; pass --force to overwrite it, or choose another name.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot create the folder {out.parent} ({exc.strerror}); choose another output.") from exc
+    if not out.parent.is_dir() or not _writable(out.parent):
+        raise InputError(f"Cannot write into {out.parent}; choose another output folder.")
+
+
+def _writable(folder: Path) -> bool:
+    import os
+
+    return os.access(folder, os.W_OK)
 
 
 def cmd_image(args: argparse.Namespace) -> int:
     from animefy.image.io import save_png
     from animefy.image.pipeline import stylize_image
-    from animefy.settings import Settings
 
-    settings = Settings.from_env()
+    settings = _settings(args)
     out = Path(args.output)
-    _safe_output(Path(args.input), out, args.force)
-    result = stylize_image(args.input, options=_options(args, settings), settings=settings)
+    _check_output(Path(args.input), out, args.force, (".png",))
+    request = request_from_args(args, ImageRequest)
+    result = stylize_image(args.input, options=request, settings=settings, picture=args.picture)
     for message in result.messages:
         print(message, file=sys.stderr)
-    save_png(out, result.rgb, result.alpha)
+    try:
+        save_png(out, result.rgb, result.alpha)
+    except OSError as exc:
+        raise InputError(f"Could not write {out} ({exc.strerror}); choose another output.") from exc
     print(f"wrote {out} ({result.rgb.shape[1]}x{result.rgb.shape[0]}{', RGBA' if result.alpha is not None else ''})")
+    if args.timings:
+        print(result.timings.table())
+    return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from animefy.image.io import load_image
+    from animefy.video.pipeline import stylize_video
+
+    settings = _settings(args)
+    request = request_from_args(args, VideoRequest)
+    out = Path(args.output)
+    _check_output(Path(args.input), out, args.force, (request.output_suffix(),))
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1 (got {args.batch_size}).")
+    picture = load_image(args.picture, settings).rgb if args.picture else None
+    bar = tqdm(total=0, unit="frame", desc="animefy", disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    try:
+        result = stylize_video(args.input, out, request, settings=settings, batch_size=args.batch_size,
+                               progress=progress, picture=picture)  # fmt: skip
+    finally:
+        bar.close()
+    for message in result.messages:
+        print(message, file=sys.stderr)
+    print(f"wrote {result.path} ({result.frames} frames, {result.fps} fps, {result.size[0]}x{result.size[1]}); "
+          f"supervisor: {result.report.summary()}")  # fmt: skip
     if args.timings:
         print(result.timings.table())
     return 0
@@ -73,9 +123,8 @@ def cmd_image(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from animefy.models.catalog import load_catalog
     from animefy.models.hub import availability
-    from animefy.settings import Settings
 
-    settings = Settings.from_env()
+    settings = _settings(args)
     catalog = load_catalog(settings)
     rows = [(n, s.role, availability(s, settings), s.licence) for n, s in catalog.models.items()]
     w = max(len(r[0]) for r in rows)
@@ -90,9 +139,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from animefy.models.catalog import load_catalog
     from animefy.models.hub import resolve_model
-    from animefy.settings import Settings
 
-    settings = Settings.from_env()
+    settings = _settings(args)
     catalog = load_catalog(settings)
     names = args.names or [n for n, s in catalog.models.items() if not s.builtin and s.sources]
     failed = 0
@@ -108,6 +156,20 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 3 if failed else 0
 
 
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=ENGINES, help="inference engine (default: ANIMEFY_ENGINE or auto)")
+    p.add_argument("--device", choices=DEVICES, help="cpu or cuda (default: ANIMEFY_DEVICE or auto)")
+
+
+def _media(p: argparse.ArgumentParser, output_help: str) -> None:
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help=output_help)
+    p.add_argument("--picture", help="picture to put behind the person, with --background image")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--timings", action="store_true", help="print per-stage timings (calls count batches of frames)")
+    _common(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m animefy", description="Turn photos and videos of people into anime."
@@ -116,30 +178,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("image", help="stylize a photo")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True, help="output .png")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    _style_args(p)
+    _media(p, "output .png (RGBA with --background transparent)")
+    add_request_arguments(p, ImageRequest)
     p.set_defaults(func=cmd_image)
 
+    p = sub.add_parser("video", help="stylize a video clip (keeps fps, frame count and audio)")
+    _media(p, "output .mp4 (.webm, or .zip with --transparent-format png-zip, with --background transparent)")
+    p.add_argument("--batch-size", type=int, default=4, help="frames per model call (default: 4)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_request_arguments(p, VideoRequest)
+    p.set_defaults(func=cmd_video)
+
     p = sub.add_parser("models", help="list the catalog and what is available locally")
+    _common(p)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("download", help="fetch models ahead of time (all with a hub source by default)")
     p.add_argument("names", nargs="*")
+    _common(p)
     p.set_defaults(func=cmd_download)
-
-    try:
-        from animefy.app.video_cli import add_video_parser
-    except ImportError:
-        pass
-    else:
-        add_video_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except AnimefyError as exc:

@@ -2,43 +2,59 @@
 
     GET  /api/v1/health            {"status": "ok", "version": ...}
     GET  /api/v1/styles            styles with availability and licence
-    POST /api/v1/image             multipart photo (+ form fields) -> image/png
-    POST /api/v1/video             multipart clip (+ form fields) -> 202 {"job_id", ...}
-    GET  /api/v1/jobs/{id}         job status and progress
+    POST /api/v1/image             multipart photo + the request fields -> image/png
+    POST /api/v1/video             multipart clip + the request fields -> 202 {"job_id", ...}
+    GET  /api/v1/jobs/{id}         job status, progress and messages
     GET  /api/v1/jobs/{id}/result  the finished video
-    GET  /api/v1/docs              OpenAPI docs (schema at /api/v1/openapi.json)
+    GET  /api/v1/docs              the API described from its OpenAPI schema (/api/v1/openapi.json)
 
-Errors are JSON: {"error": {"code": "...", "message": "..."}} with a matching HTTP status.
-Uploads are size-limited, clients rate-limited, and concurrent requests wait their turn.
+The form fields are the request schema's (animefy/schema.py). Errors are JSON:
+{"error": {"code": "...", "message": "..."}} with a matching HTTP status, for every route.
+Bodies over the upload limit are refused from Content-Length or as soon as the stream passes
+it; clients are rate-limited by address (X-Forwarded-For only from trusted proxies).
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import shutil
+import html
+import logging
 import threading
 import time
-import uuid
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from collections import deque
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import ConfigDict
+from starlette.exceptions import HTTPException
 
 from animefy import __version__
-from animefy.app.service import StyleRequest, gpu, output_dir, render_image, render_video, video_seconds
-from animefy.errors import AnimefyError, LimitError
-from animefy.models.catalog import load_catalog
+from animefy.app import storage
+from animefy.app.jobs import VideoJobs
+from animefy.app.service import gpu, render_image
+from animefy.errors import AnimefyError, InputError, LimitError
+from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
-from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions
+
+log = logging.getLogger(__name__)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+class ImageForm(ImageRequest):
+    """The image request as multipart form fields (the uploads are separate parts)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class VideoForm(VideoRequest):
+    model_config = ConfigDict(extra="ignore")
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
 class RateLimiter:
@@ -49,131 +65,142 @@ class RateLimiter:
         self.hits: dict[str, deque[float]] = {}
         self.lock = threading.Lock()
 
-    def allow(self, client: str) -> bool:
+    def retry_after(self, client: str) -> int:
+        """0 when the request may go ahead (and is counted), else seconds to wait."""
         now = time.monotonic()
         with self.lock:
             hits = self.hits.setdefault(client, deque())
             while hits and now - hits[0] > 60:
                 hits.popleft()
             if len(hits) >= self.per_minute:
-                return False
+                return max(1, int(60 - (now - hits[0])) + 1)
             hits.append(now)
             if len(self.hits) > 10_000:  # forget idle clients
                 for key in [k for k, v in self.hits.items() if not v]:
                     del self.hits[key]
-            return True
+            return 0
 
 
-@dataclass
-class Job:
-    id: str
-    status: str = "queued"  # queued | running | done | failed
-    done: int = 0
-    total: int = 0
-    result: str | None = None
-    error: dict | None = None
-    report: dict = field(default_factory=dict)
-    created: float = field(default_factory=time.time)
-
-    def public(self) -> dict:
-        out = {
-            "job_id": self.id,
-            "status": self.status,
-            "progress": {"frames_done": self.done, "frames_total": self.total},
-        }
-        if self.error:
-            out["error"] = self.error
-        if self.status == "done":
-            out["result_url"] = f"/api/v1/jobs/{self.id}/result"
-            out["temporal_report"] = self.report
-        return out
+def client_address(request: Request, trusted: tuple[str, ...]) -> str:
+    """The peer's address; behind a trusted proxy, the last address in X-Forwarded-For that is
+    not itself a trusted proxy. A client cannot choose its own key by sending the header."""
+    peer = request.client.host if request.client else "?"
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer
 
 
-class VideoJobs:
-    """One worker thread runs video jobs in order from a bounded queue; finished jobs are
-    kept for the newest `keep` only."""
+class _TooLarge(Exception):
+    pass
 
-    def __init__(self, settings: Settings, keep: int = 64) -> None:
-        self.settings = settings
-        max_queued = settings.max_queued_jobs
-        self.queue: queue.Queue = queue.Queue(maxsize=max_queued)
-        self.jobs: OrderedDict[str, Job] = OrderedDict()
-        self.keep = keep
-        self.lock = threading.Lock()
-        threading.Thread(target=self._work, daemon=True, name="animefy-video-jobs").start()
 
-    def submit(self, clip: Path, request: StyleRequest, temporal: TemporalOptions, fmt: str) -> Job:
-        job = Job(uuid.uuid4().hex[:16])
+class BodyLimit:
+    """ASGI middleware: refuse a body over `limit` bytes from its Content-Length before
+    reading it, and stop reading a body without one (chunked) as soon as it passes the limit."""
+
+    def __init__(self, app, limit: int) -> None:  # noqa: ANN001
+        self.app, self.limit = app, limit
+
+    def _refuse(self) -> JSONResponse:
+        mb = self.limit >> 20
+        return _error(413, LimitError.code, f"The upload is larger than {mb} MB (ANIMEFY_MAX_UPLOAD_MB).")
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await self._refuse()(scope, receive, send)
+        seen, started = 0, False
+
+        async def limited_receive():  # noqa: ANN202
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracked_send(message) -> None:  # noqa: ANN001
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            self.queue.put_nowait((job, clip, request, temporal, fmt))
-        except queue.Full as exc:
-            raise LimitError("Too many video jobs are waiting; try again in a few minutes.") from exc
-        with self.lock:
-            self.jobs[job.id] = job
-            while len(self.jobs) > self.keep:
-                _, old = self.jobs.popitem(last=False)
-                if old.result:
-                    Path(old.result).unlink(missing_ok=True)
-        return job
-
-    def get(self, job_id: str) -> Job | None:
-        with self.lock:
-            return self.jobs.get(job_id)
-
-    def _work(self) -> None:
-        run = gpu(duration=video_seconds)(render_video)
-        while True:
-            job, clip, request, temporal, fmt = self.queue.get()
-            job.status = "running"
-
-            def progress(done: int, total: int, job: Job = job) -> None:
-                job.done, job.total = done, total
-
-            try:
-                result = run(
-                    str(clip), request, temporal, fmt, self.settings, None if self.settings.on_zerogpu else progress
-                )
-                job.result, job.report, job.done = str(result.path), result.report.as_dict(), result.frames
-                job.status = "done"
-            except AnimefyError as exc:
-                job.error, job.status = {"code": exc.code, "message": str(exc)}, "failed"
-            except Exception as exc:  # noqa: BLE001 - reported to the client, server keeps serving
-                job.error, job.status = {"code": "internal_error", "message": f"The job failed: {exc}"}, "failed"
-            finally:
-                shutil.rmtree(clip.parent, ignore_errors=True)
+            await self.app(scope, limited_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse()(scope, receive, send)
 
 
-async def _save_upload(upload: UploadFile, settings: Settings, suffix_default: str) -> Path:
-    """Stream an upload to a private temp folder, refusing it past the size limit."""
-    limit_bytes = settings.max_upload_mb << 20
-    folder = output_dir(settings) / f"upload_{uuid.uuid4().hex[:12]}"
-    folder.mkdir()
-    suffix = Path(upload.filename or "").suffix.lower()[:8] or suffix_default
-    path = folder / f"input{suffix}"
+async def _save_upload(upload: UploadFile, settings: Settings, default_suffix: str) -> Path:
+    """Stream an upload into a private folder of its own (removed by the caller)."""
+    folder = storage.new_upload_folder(settings)
+    suffix = Path(upload.filename or "").suffix.lower()
+    path = (
+        folder / f"input{suffix if suffix.isascii() and suffix[1:].isalnum() and len(suffix) <= 6 else default_suffix}"
+    )
     size = 0
-    with path.open("wb") as fh:
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > limit_bytes:
-                fh.close()
-                shutil.rmtree(folder, ignore_errors=True)
-                raise LimitError(f"The upload is larger than {limit_bytes // (1 << 20)} MB (ANIMEFY_MAX_UPLOAD_MB).")
-            fh.write(chunk)
-    if size == 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise AnimefyError("The uploaded file is empty.")
+    try:
+        with path.open("wb") as fh:
+            while chunk := await upload.read(1 << 20):
+                size += len(chunk)
+                if size > settings.max_upload_mb << 20:
+                    raise LimitError(f"The upload is larger than {settings.max_upload_mb} MB (ANIMEFY_MAX_UPLOAD_MB).")
+                fh.write(chunk)
+        if size == 0:
+            raise InputError("The uploaded file is empty; choose a photo or clip with content.")
+    except BaseException:
+        storage.remove(path)
+        raise
     return path
+
+
+def _check_fields(form, model: type[ImageRequest]) -> None:  # noqa: ANN001 - starlette FormData
+    """Unknown form fields are refused (a typo must not be silently ignored)."""
+    unknown = sorted(k for k, v in form.multi_items() if not hasattr(v, "read") and k not in model.model_fields)
+    if unknown:
+        raise InputError(f"Unknown field(s) {', '.join(unknown)}; known: {', '.join(model.model_fields)}.")
+
+
+def _docs_page(spec: dict) -> str:
+    """The API reference from the OpenAPI schema, as plain HTML with no external assets (so it
+    renders offline)."""
+    rows = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            rows.append(f"<h3>{method.upper()} /api/v1{html.escape(path)}</h3><p>{html.escape(op.get('summary', ''))}"
+                        f"</p><p>{html.escape(op.get('description') or '')}</p>")  # fmt: skip
+    forms = []
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        if not name.startswith("Body_"):
+            continue
+        props = "".join(
+            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(v.get('default', '')))}</td>"
+            f"<td>{html.escape(', '.join(map(str, v.get('enum', []))))}</td>"
+            f"<td>{html.escape(v.get('description', ''))}</td></tr>"
+            for k, v in schema.get("properties", {}).items()
+        )
+        forms.append(f"<h3>{html.escape(name)}</h3><table><tr><th>field</th><th>default</th><th>choices</th>"
+                     f"<th>meaning</th></tr>{props}</table>")  # fmt: skip
+    return (f"<!doctype html><meta charset=utf-8><title>animefy REST API</title><style>body{{font-family:sans-serif;"
+            f"max-width:60em;margin:auto}}td,th{{border-bottom:1px solid #ccc;padding:4px;text-align:left}}</style>"
+            f"<h1>animefy REST API {__version__}</h1><p>Machine-readable schema: "
+            f"<a href='openapi.json'>openapi.json</a>. Errors are JSON "
+            f"<code>{{\"error\": {{\"code\", \"message\"}}}}</code>.</p>{''.join(rows)}<h2>Form fields</h2>"
+            f"{''.join(forms)}")  # fmt: skip
 
 
 def create_rest_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(
-        title="animefy REST API",
-        version=__version__,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
-        description="Photos and videos of people into anime, for mobile and other HTTP clients.",
-    )
+    app = FastAPI(title="animefy REST API", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="Photos and videos of people into anime, for mobile and other HTTP clients.")  # fmt: skip
     limiter = RateLimiter(settings.rate_limit_per_minute)
     image_slot = asyncio.Semaphore(1)  # photos wait their turn instead of failing
     jobs = VideoJobs(settings)
@@ -181,98 +208,116 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(AnimefyError)
     async def _animefy_error(_request: Request, exc: AnimefyError) -> JSONResponse:
-        return _error(exc.http_status, exc.code, str(exc))
+        retry = getattr(exc, "retry_after", None)
+        return _error(exc.http_status, exc.code, str(exc), {"Retry-After": str(retry)} if retry else None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:])}: {e.get('msg')}" for e in exc.errors()]
-        return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+        return _error(400, InputError.code, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("REST request failed", exc_info=exc)
+        return _error(500, "internal_error", "The server failed on this request; try again later.")
 
     @app.middleware("http")
     async def _rate_limit(request: Request, call_next):  # noqa: ANN001, ANN202
-        if request.method == "POST" and not limiter.allow(request.client.host if request.client else "?"):
-            return _error(429, "rate_limited", f"More than {limiter.per_minute} requests a minute; slow down.")
+        if request.method == "POST":
+            wait = limiter.retry_after(client_address(request, settings.trusted_proxies))
+            if wait:
+                return _error(429, "rate_limited", f"More than {limiter.per_minute} requests a minute; retry in "
+                              f"{wait} s.", {"Retry-After": str(wait)})  # fmt: skip
         return await call_next(request)
 
-    @app.get("/health")
+    app.add_middleware(BodyLimit, limit=(settings.max_upload_mb << 20) + (1 << 20))  # + room for the form fields
+
+    @app.get("/health", summary="Liveness and version")
     def health() -> dict:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/styles")
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> str:
+        return _docs_page(app.openapi())
+
+    @app.get("/styles", summary="Styles with availability and licence")
     def styles() -> dict:
         from animefy.models.catalog import load_catalog
         from animefy.models.hub import availability
 
         catalog = load_catalog(settings)
         return {"styles": [
-            {"name": n, "display": s.display, "licence": s.licence, "commercial": s.commercial,
-             "available": availability(s, settings) != "missing"}
+            {"name": n, "display": s.display, "display_zh": s.display_zh, "licence": s.licence,
+             "commercial": s.commercial, "available": availability(s, settings) != "missing"}
             for n, s in catalog.models.items() if s.role == "stylize"
         ]}  # fmt: skip
 
-    @app.post("/image", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    @app.post("/image", response_class=Response, responses={200: {"content": {"image/png": {}}}},
+              summary="Stylize a photo; returns a PNG (RGBA when background=transparent)")  # fmt: skip
     async def image(
+        http: Request,
+        request: Annotated[ImageForm, Form()],
         file: UploadFile = File(..., description="the photo (PNG, JPEG, WebP, ...)"),  # noqa: B008
-        person_style: str = Form(..., description="style for the person, see /styles"),
-        background_style: str = Form("", description="style for the background; empty = same as person"),
-        face_style: str = Form("", description="style for faces; empty = same as person"),
-        background: str = Form("keep", description="keep | transparent | color | image"),
-        colour: str = Form("#ffffff", description="#RRGGBB, with background=color"),
-        variation: str = Form("none", description="none | day | dusk | night | spring | summer | autumn | winter"),
         background_image: UploadFile | None = File(None, description="picture, with background=image"),  # noqa: B008
     ) -> Response:
-        photo = await _save_upload(file, settings, ".png")
-        picture = await _save_upload(background_image, settings, ".png") if background_image else None
-        request = StyleRequest(person_style, background_style, face_style, background, colour, variation)
+        _check_fields(await http.form(), ImageForm)
+        photo = picture = None
         try:
+            photo = await _save_upload(file, settings, ".png")
+            picture = await _save_upload(background_image, settings, ".png") if background_image else None
+            plain = ImageRequest(**request.model_dump())
             async with image_slot:
-                png, messages = await run_in_threadpool(
-                    render, str(photo), request, str(picture) if picture else None, settings
-                )
+                png, messages = await run_in_threadpool(render, str(photo), plain, str(picture) if picture else None,
+                                                        settings)  # fmt: skip
             data = Path(png).read_bytes()
             Path(png).unlink(missing_ok=True)
         finally:
-            for p in (photo, picture):
-                if p is not None:
-                    shutil.rmtree(p.parent, ignore_errors=True)
-        headers = {"X-Animefy-Messages": " | ".join(messages)[:1000]} if messages else {}
+            storage.remove(photo, picture)
+        headers = {"X-Animefy-Messages": " | ".join(messages)[:1000].encode("ascii", "replace").decode()} if messages \
+            else {}  # fmt: skip
         return Response(data, media_type="image/png", headers=headers)
 
-    @app.post("/video", status_code=202)
+    @app.post("/video", status_code=202, summary="Queue a clip; poll the returned status_url")
     async def video(
+        http: Request,
+        request: Annotated[VideoForm, Form()],
         file: UploadFile = File(..., description="the clip (MP4, MOV, WebM, AVI)"),  # noqa: B008
-        person_style: str = Form(...),
-        background_style: str = Form(""),
-        transparent: bool = Form(False, description="WebM with alpha (or png-zip) instead of MP4"),
-        transparent_format: str = Form("webm", description="webm | png-zip"),
-        strength: float = Form(DEFAULT_STRENGTH, description="flicker suppression 0..1"),
-        hold: int = Form(1, description="1 every frame, 2 on twos, 3 on threes"),
+        background_image: UploadFile | None = File(None, description="picture, with background=image"),  # noqa: B008
     ) -> dict:
-        temporal = TemporalOptions(strength=strength, hold=hold).validate()
-        request = StyleRequest(person_style, background_style, "", "transparent" if transparent else "keep")
-        request.options(settings=settings).validate(load_catalog(settings))  # fail now, not in the queue
-        clip = await _save_upload(file, settings, ".mp4")
-        job = jobs.submit(clip, request, temporal, transparent_format)
+        _check_fields(await http.form(), VideoForm)
+        plain = VideoRequest(**request.model_dump())
+        clip = picture = None
+        try:
+            clip = await _save_upload(file, settings, ".mp4")
+            picture = await _save_upload(background_image, settings, ".png") if background_image else None
+            # Everything that can fail before the first frame is checked now, not in the queue.
+            from animefy.app.service import check_video
+
+            total = await run_in_threadpool(check_video, str(clip), plain, settings, picture is not None)
+            job = jobs.submit(clip, plain, picture, total)
+        except BaseException:
+            storage.remove(clip, picture)
+            raise
         return {**job.public(), "status_url": f"/api/v1/jobs/{job.id}"}
 
-    @app.get("/jobs/{job_id}")
+    @app.get("/jobs/{job_id}", summary="A video job's status, progress and messages")
     def job_status(job_id: str) -> dict:
         job = jobs.get(job_id)
         if job is None:
-            raise HTTPException(404, f"No job {job_id} (finished jobs are kept for a while only).")
+            raise HTTPException(404, "No such job (finished jobs are kept for ANIMEFY_RESULT_TTL seconds).")
         return job.public()
 
-    @app.get("/jobs/{job_id}/result")
+    @app.get("/jobs/{job_id}/result", summary="The finished video")
     def job_result(job_id: str) -> FileResponse:
         job = jobs.get(job_id)
         if job is None:
-            raise HTTPException(404, f"No job {job_id}.")
+            raise HTTPException(404, "No such job.")
         if job.status != "done" or not job.result:
-            raise HTTPException(409, f"Job {job_id} is {job.status}; poll /api/v1/jobs/{job_id} until it is done.")
+            raise HTTPException(409, f"The job is {job.status}; poll /api/v1/jobs/{job.id} until it is done.")
         media = {".mp4": "video/mp4", ".webm": "video/webm", ".zip": "application/zip"}[Path(job.result).suffix]
         return FileResponse(job.result, media_type=media, filename=f"animefy{Path(job.result).suffix}")
 

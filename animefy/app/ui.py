@@ -1,24 +1,31 @@
-"""Gradio app: a thin layer over animefy.app.service. Every failure is shown as a message
-(gr.Error), never a traceback, and the server keeps serving. The REST API for mobile clients
-is mounted at /api/v1 after launch, so ZeroGPU's start-up path (demo.launch) is kept."""
+"""Gradio app: a thin layer over animefy.app.service. The controls and the named endpoints'
+parameters are generated from the request schema (animefy/schema.py). Every failure is shown
+as a message (gr.Error), never a traceback, and the server keeps serving. The REST API for
+mobile clients is mounted at /api/v1 after launch, so ZeroGPU's start-up path (demo.launch)
+is kept."""
 
 from __future__ import annotations
 
+import inspect
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
-from animefy.app.service import StyleRequest, gpu, render_image, render_video, video_seconds
+from animefy.app.service import gpu, render_image, render_video, video_seconds
 from animefy.app.ui_text import EN, ZH
 from animefy.errors import AnimefyError
-from animefy.image.variations import VARIATIONS
 from animefy.models.catalog import ORIGINAL, load_catalog
 from animefy.models.hub import availability
+from animefy.schema import ImageRequest, VideoRequest, field_info
 from animefy.settings import Settings
-from animefy.video.temporal import DEFAULT_STRENGTH, TemporalOptions
 
+log = logging.getLogger(__name__)
 T = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH})
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+IMAGE_FIELDS = [n for n in ImageRequest.model_fields if field_info(ImageRequest, n)["ui"]]
+VIDEO_FIELDS = [n for n in VideoRequest.model_fields if field_info(VideoRequest, n)["ui"]]
 
 
 def style_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -44,70 +51,116 @@ def models_markdown(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def _fail(exc: AnimefyError) -> gr.Error:
-    return gr.Error(str(exc))
+def _colour(value: str | None) -> str:
+    """Gradio's colour picker may answer 'rgba(r, g, b, a)'; the schema takes #RRGGBB."""
+    if value and value.startswith("rgb"):
+        r, g, b = (round(float(v)) for v in value[value.index("(") + 1 : -1].split(",")[:3])
+        return f"#{r:02x}{g:02x}{b:02x}"
+    return value or "#ffffff"
 
 
-@gpu(duration=60)
-def stylize_image(
-    image: str,
-    person_style: str,
-    background_style: str = "",
-    face_style: str = "",
-    background: str = "keep",
-    colour: str = "#ffffff",
-    picture: str | None = None,
-    variation: str = "none",
-    progress=gr.Progress(),
-) -> str:  # noqa: ANN001
-    """Stylize a photo; returns a PNG (RGBA when background is 'transparent').
-
-    background: keep | transparent | color | image (with `picture`). Styles: see the Models tab;
-    'original' keeps a region as photographed; empty = same as the person style.
-    """
-    if not image:
-        raise gr.Error("Upload a photo first.")
-    try:
-        progress(0.1, desc="matting, faces and stylizing")
-        request = StyleRequest(person_style, background_style or "", face_style or "", background, colour, variation)
-        png, messages = render_image(image, request, picture, Settings.from_env())
-    except AnimefyError as exc:
-        raise _fail(exc) from exc
-    for message in messages:
-        gr.Info(message)
-    return png
+def _request(cls: type[ImageRequest], names: list[str], values: tuple) -> ImageRequest:
+    given = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+    if "background_colour" in given:
+        given["background_colour"] = _colour(given["background_colour"])
+    return cls(**given)
 
 
-@gpu(duration=video_seconds)
-def stylize_video(
-    video: str,
-    person_style: str,
-    background_style: str = "",
-    strength: float = DEFAULT_STRENGTH,
-    hold: int = 1,
-    transparent: bool = False,
-    progress=gr.Progress(),
-) -> str:  # noqa: ANN001
-    """Stylize a clip; returns an MP4 (WebM with alpha when transparent). Keeps fps and audio."""
-    if not video:
-        raise gr.Error("Upload a video first.")
-    try:
-        request = StyleRequest(person_style, background_style or "", "", "transparent" if transparent else "keep")
-        temporal = TemporalOptions(strength=float(strength), hold=int(hold))
-        result = render_video(
-            video,
-            request,
-            temporal,
-            "webm",
-            Settings.from_env(),
-            progress=lambda done, total: progress((done, total), desc="frames", unit="frames"),
-        )
-    except AnimefyError as exc:
-        raise _fail(exc) from exc
-    for message in result.messages:
-        gr.Info(message)
-    gr.Info(f"Temporal supervisor: {result.report.summary()}")
-    return str(result.path)
+def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: Callable) -> Callable:
+    """A Gradio handler whose parameters are the `media` inputs, then the schema fields `names`
+    with the schema's defaults, then an optional picture: gradio_client sees the schema's names."""
+
+    def handler(*values):  # noqa: ANN002, ANN202
+        progress = values[-1] if values and isinstance(values[-1], gr.Progress) else None
+        values = values[:-1] if progress is not None else values
+        inputs, fields, extra = values[: len(media)], values[len(media) : len(media) + len(names)], values[
+            len(media) + len(names) :]  # fmt: skip
+        if not inputs[0]:
+            raise gr.Error("Upload a photo or clip first.")
+        try:
+            return run(*inputs, _request(cls, names, fields), *extra, progress=progress)
+        except AnimefyError as exc:
+            log.info("request refused: %s", exc)
+            raise gr.Error(str(exc)) from None
+
+    P = inspect.Parameter  # noqa: N806
+    params = [P(m, P.POSITIONAL_OR_KEYWORD, annotation=str) for m in media]
+    params += [P(n, P.POSITIONAL_OR_KEYWORD, default=field_info(cls, n)["default"]) for n in names]
+    params += [P("picture", P.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None)]
+    params += [P("progress", P.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
+    handler.__signature__ = inspect.Signature(params)
+    handler.__doc__ = f"Stylize {media[0]}; fields as in the request schema ({cls.__name__})."
+    return handler
+
+
+def _image_runner(settings: Settings) -> Callable:
+    @gpu(duration=60)
+    def run(image: str, request: ImageRequest, picture: str | None = None, progress=None) -> str:  # noqa: ANN001
+        if progress is not None:
+            progress(0.1, desc="matting, faces and stylizing")
+        png, messages = render_image(image, request, picture, settings)
+        for message in messages:
+            gr.Info(message)
+        return png
+
+    return run
+
+
+def _video_runner(settings: Settings) -> Callable:
+    @gpu(duration=video_seconds)
+    def run(video: str, request: VideoRequest, picture: str | None = None, progress=None) -> str:  # noqa: ANN001
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress((done, total), desc="frames", unit="frames")
+
+        result = render_video(video, request, settings, picture, report)
+        for message in result.messages:
+            gr.Info(message)
+        gr.Info(f"Temporal supervisor: {result.report.summary()}")
+        return str(result.path)
+
+    return run
+
+
+BACKGROUND_LABELS = {"keep": "keep", "transparent": "transparent", "color": "solid colour", "image": "picture"}
+
+
+def control(
+    cls: type[ImageRequest], name: str, styles: list[tuple[str, str]], default_style: str, **kw
+) -> gr.Component:
+    """The Gradio control for one schema field (choices, default, range and label from it)."""
+    f = field_info(cls, name)
+    label = T(f"field.{name}")
+    if name.endswith("_style"):
+        same = [("Same as person", "")] if name != "person_style" else []
+        original = [("Original (as photographed)", ORIGINAL)] if name != "person_style" else []
+        value = default_style if name == "person_style" else ""
+        return gr.Dropdown([*same, *original, *styles], value=value, label=label, **kw)
+    if name == "background_colour":
+        return gr.ColorPicker(f["default"], label=label, **kw)
+    if f["type"] is bool:
+        return gr.Checkbox(f["default"], label=label, **kw)
+    if f["type"] is float:
+        return gr.Slider(f["ge"], f["le"], value=f["default"], step=0.05, label=label, **kw)
+    if f["choices"]:
+        choices = [(BACKGROUND_LABELS.get(str(c), str(c)), c) for c in f["choices"]]
+        widget = gr.Radio if len(choices) <= 4 else gr.Dropdown
+        return widget(choices, value=f["default"], label=label, **kw)
+    return gr.Textbox(f["default"], label=label, **kw)
+
+
+def _controls(cls: type[ImageRequest], names: list[str], styles, default: str, prefix: str) -> list[gr.Component]:  # noqa: ANN001
+    main = [n for n in names if field_info(cls, n)["ui"] == "main"]
+    advanced = [n for n in names if field_info(cls, n)["ui"] == "advanced"]
+    made = {}
+    with gr.Row():
+        for n in main:
+            made[n] = control(cls, n, styles, default, elem_id=f"{prefix}_{n}")
+    with gr.Accordion(T("ui.advanced"), open=False):
+        with gr.Row():
+            for n in advanced:
+                made[n] = control(cls, n, styles, default, elem_id=f"{prefix}_{n}")
+    return [made[n] for n in names]
 
 
 def _examples(rows: list, inputs: list, headers: list[str], **kwargs) -> gr.Examples:
@@ -115,9 +168,6 @@ def _examples(rows: list, inputs: list, headers: list[str], **kwargs) -> gr.Exam
     examples = gr.Examples(rows, inputs, label=T("ui.examples"), **kwargs)
     examples.dataset.headers = headers
     return examples
-
-
-BACKGROUNDS = [("keep", "keep"), ("transparent", "transparent"), ("solid colour", "color"), ("picture", "image")]
 
 
 def _photo_in_out(prefix: str) -> tuple[gr.Image, gr.Image]:
@@ -135,101 +185,51 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
     settings = settings or Settings.from_env()
     styles = style_choices(settings)
-    default = default_style(settings=settings)
-    originals = [("Original (as photographed)", ORIGINAL), *styles]
-    same = [("Same as person", ""), *originals]
+    default = default_style(settings)
+    run_image, run_video = _image_runner(settings), _video_runner(settings)
+    stylize_image = endpoint(["image"], ImageRequest, IMAGE_FIELDS, run_image)
+    stylize_video = endpoint(["video"], VideoRequest, VIDEO_FIELDS, run_video)
+    quick = endpoint(["image"], ImageRequest, ["person_style", "background"], run_image)
     missing = any(label.endswith("(not downloaded)") for label, _ in styles)
-    with gr.Blocks(title="animefy") as demo:
+    with gr.Blocks(title="animefy", delete_cache=(600, settings.result_ttl)) as demo:
         gr.Markdown(T("ui.title"))
         if missing:
             gr.Markdown(T("ui.offline_note"))
         with gr.Tab(T("ui.tab_image"), id="image"):
             img_in, img_out = _photo_in_out("image")
             with gr.Row():
-                img_style = gr.Dropdown(styles, value=default, label=T("ui.style"))
-                img_bg = gr.Radio(BACKGROUNDS[:2], value="keep", label=T("ui.background"), elem_id="image_bg")
+                img_style = control(ImageRequest, "person_style", styles, default)
+                img_bg = gr.Radio([("keep", "keep"), ("transparent", "transparent")], value="keep",
+                                  label=T("field.background"), elem_id="image_bg")  # fmt: skip
             img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run")
-            img_btn.click(
-                lambda image, style, bg: stylize_image(image, style, "", "", bg),
-                [img_in, img_style, img_bg],
-                img_out,
-                api_name="animefy",
-            )
-            _examples(
-                [
-                    [str(EXAMPLES / "astronaut.jpg"), default, "keep"],
-                    [str(EXAMPLES / "cameraman.jpg"), default, "transparent"],
-                ],
-                [img_in, img_style, img_bg],
-                ["photo", "style", "background"],
-                outputs=img_out,
-                fn=lambda image, style, bg: stylize_image(image, style, "", "", bg),
-                cache_examples=True,
-                cache_mode="lazy",
-            )
+            img_btn.click(quick, [img_in, img_style, img_bg], img_out, api_name="animefy",
+                          api_description="Quick photo: a style and keep/transparent background.")  # fmt: skip
+            _examples([[str(EXAMPLES / "astronaut.jpg"), default, "keep"],
+                       [str(EXAMPLES / "cameraman.jpg"), default, "transparent"]],
+                      [img_in, img_style, img_bg], ["photo", "style", "background"], outputs=img_out, fn=quick,
+                      cache_examples=True, cache_mode="lazy")  # fmt: skip
         with gr.Tab(T("ui.tab_video"), id="video"):
             with gr.Row():
                 vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in")
                 vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out")
-            with gr.Row():
-                vid_person = gr.Dropdown(styles, value=default, label=T("ui.person_style"))
-                vid_bg = gr.Dropdown(same, value="", label=T("ui.background_style"))
-            with gr.Row():
-                vid_strength = gr.Slider(0, 1, value=DEFAULT_STRENGTH, step=0.05, label=T("ui.strength"))
-                vid_hold = gr.Radio(
-                    [("every frame", 1), ("on twos", 2), ("on threes", 3)], value=1, label=T("ui.timing")
-                )
-                vid_transparent = gr.Checkbox(False, label=T("ui.transparent_video"))
+            vid_controls = _controls(VideoRequest, VIDEO_FIELDS, styles, default, "video")
+            vid_picture = gr.Image(type="filepath", label=T("ui.picture"), height=160, elem_id="video_picture")
             vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run")
-            vid_btn.click(
-                stylize_video,
-                [vid_in, vid_person, vid_bg, vid_strength, vid_hold, vid_transparent],
-                vid_out,
-                api_name="stylize_video",
-            )
-            _examples(
-                [[str(EXAMPLES / "astronaut_pan.mp4"), default]],
-                [vid_in, vid_person],
-                ["clip", "style"],
-                outputs=vid_out,
-                fn=lambda video, style: stylize_video(video, style),
-                cache_examples=True,
-                cache_mode="lazy",
-            )
+            vid_btn.click(stylize_video, [vid_in, *vid_controls, vid_picture], vid_out, api_name="stylize_video")
+            _examples([[str(EXAMPLES / "astronaut_pan.mp4"), default]], [vid_in, vid_controls[0]], ["clip", "style"],
+                      outputs=vid_out, fn=lambda video, style: stylize_video(video, style), cache_examples=True,
+                      cache_mode="lazy")  # fmt: skip
         with gr.Tab(T("ui.tab_mix"), id="mix"):
             mix_in, mix_out = _photo_in_out("mix")
-            with gr.Row():
-                mix_person = gr.Dropdown(originals, value=default, label=T("ui.person_style"))
-                mix_face = gr.Dropdown(same, value="", label=T("ui.face_style"))
-                mix_bg_style = gr.Dropdown(same, value="", label=T("ui.background_style"))
-            with gr.Row():
-                mix_bg = gr.Radio(BACKGROUNDS, value="keep", label=T("ui.background"), elem_id="mix_bg")
-                mix_variation = gr.Dropdown(list(VARIATIONS), value="none", label=T("ui.variation"))
-                mix_colour = gr.ColorPicker("#7fb2ff", label=T("ui.colour"))
+            mix_controls = _controls(ImageRequest, IMAGE_FIELDS, styles, default, "mix")
             mix_picture = gr.Image(type="filepath", label=T("ui.picture"), height=200, elem_id="mix_picture")
             mix_btn = gr.Button(T("ui.run_mix"), variant="primary", elem_id="mix_run")
-            mix_btn.click(
-                stylize_image,
-                [mix_in, mix_person, mix_bg_style, mix_face, mix_bg, mix_colour, mix_picture, mix_variation],
-                mix_out,
-                api_name="stylize_image",
-            )
-            _examples(
-                [
-                    [
-                        str(EXAMPLES / "astronaut.jpg"),
-                        default,
-                        "",
-                        "",
-                        "image",
-                        "#7fb2ff",
-                        str(EXAMPLES / "rocket_background.jpg"),
-                        "dusk",
-                    ]
-                ],
-                [mix_in, mix_person, mix_bg_style, mix_face, mix_bg, mix_colour, mix_picture, mix_variation],
-                ["photo", "person", "background style", "face", "background", "colour", "picture", "variation"],
-            )
+            mix_btn.click(stylize_image, [mix_in, *mix_controls, mix_picture], mix_out, api_name="stylize_image")
+            example = {"person_style": default, "background": "image", "background_variation": "dusk"}
+            _examples([[str(EXAMPLES / "astronaut.jpg"),
+                        *[example.get(n, field_info(ImageRequest, n)["default"]) for n in IMAGE_FIELDS],
+                        str(EXAMPLES / "rocket_background.jpg")]],
+                      [mix_in, *mix_controls, mix_picture], ["photo", *IMAGE_FIELDS, "picture"])  # fmt: skip
         with gr.Tab(T("ui.tab_models"), id="models"):
             gr.Markdown(models_markdown(settings))
     return demo
@@ -237,8 +237,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
 def main() -> None:
     from animefy.app.rest import create_rest_app
+    from animefy.app.storage import Sweeper
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    Sweeper(settings)
     demo = build_demo(settings)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     demo.launch(
@@ -246,8 +249,9 @@ def main() -> None:
         show_error=True,
         max_file_size=f"{settings.max_upload_mb}mb",
         i18n=T,
+        allowed_paths=[str(settings.output_dir)],
         prevent_thread_lock=True,
     )
     demo.app.mount("/api/v1", create_rest_app(settings))
-    print("REST API: /api/v1 (docs at /api/v1/docs)")
+    print("REST API: /api/v1 (docs at /api/v1/docs)", flush=True)
     demo.block_thread()

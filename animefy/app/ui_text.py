@@ -1,6 +1,18 @@
 """UI text in English and Chinese (Gradio's I18n picks by the browser's language)."""
 
 EN = {
+    "ui.advanced": "More options",
+    "field.person_style": "Person style",
+    "field.background_style": "Background style",
+    "field.face_style": "Face style",
+    "field.background": "Background",
+    "field.background_colour": "Background colour",
+    "field.background_variation": "Time of day / season",
+    "field.stylize_background_image": "Stylize the background picture too",
+    "field.strength": "Flicker suppression",
+    "field.glitch_repair": "Repair one-frame glitches",
+    "field.hold": "Anime timing (1 = every frame, 2 = on twos, 3 = on threes)",
+    "field.transparent_format": "Transparent video as",
     "ui.title": "# animefy\nTurn photos and videos of people into anime, region by region.",
     "ui.tab_image": "Image",
     "ui.tab_video": "Video",
@@ -31,6 +43,18 @@ EN = {
 }
 
 ZH = {
+    "ui.advanced": "更多选项",
+    "field.person_style": "人物风格",
+    "field.background_style": "背景风格",
+    "field.face_style": "面部风格",
+    "field.background": "背景",
+    "field.background_colour": "背景颜色",
+    "field.background_variation": "时间 / 季节",
+    "field.stylize_background_image": "同时风格化背景图片",
+    "field.strength": "去闪烁强度",
+    "field.glitch_repair": "修复单帧瑕疵",
+    "field.hold": "动画节奏（1 = 每帧，2 = 一拍二，3 = 一拍三）",
+    "field.transparent_format": "透明视频格式",
     "ui.title": "# animefy 动漫化\n把人物照片和视频按区域转换成动漫风格。",
     "ui.tab_image": "图片",
     "ui.tab_video": "视频",

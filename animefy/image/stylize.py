@@ -3,16 +3,18 @@ frames of the same shape. ONNX generators come from the catalog; `cel` is built 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from animefy.models.catalog import ModelSpec
+from animefy.models.registry import Capabilities
 
 
 class Stylizer(Protocol):
     name: str
+    caps: Capabilities
 
     def __call__(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -42,6 +44,7 @@ def cel_shade(rgb: np.ndarray, levels: int = 7, line_strength: float = 0.75) -> 
 
 class CelStylizer:
     name = "cel"
+    caps = Capabilities("stylize")
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if frames.ndim == 3:
@@ -53,23 +56,25 @@ class IdentityStylizer:
     """The 'original' pseudo-style: the region stays as photographed."""
 
     name = "original"
+    caps = Capabilities("stylize")
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return frames
 
 
-class WorkingSize:
-    """Runs a stylizer at a size it works well at: small inputs are scaled up so the short side
-    is at least `min_side` (GAN stylizers smear faces at low resolution), large ones down so
-    the long side is at most `max_side`; the output is resized back."""
+class Generator:
+    """A catalog image-to-image model (an `OnnxGenerator` on any engine) run at a size it works
+    well at: small inputs are scaled up so the short side is at least `caps.min_side` (GAN
+    stylizers smear faces at low resolution), large ones down so the long side is at most
+    `caps.max_side`; the output is resized back to the input's size."""
 
-    def __init__(self, inner: Stylizer, min_side: int = 0, max_side: int = 0) -> None:
-        self.inner, self.min_side, self.max_side, self.name = inner, min_side, max_side, inner.name
+    def __init__(self, name: str, model: Callable[[np.ndarray], np.ndarray], caps: Capabilities) -> None:
+        self.name, self.model, self.caps = name, model, caps
 
     def scale_for(self, h: int, w: int) -> float:
-        s = max(1.0, self.min_side / min(h, w)) if self.min_side else 1.0
-        if self.max_side and max(h, w) * s > self.max_side:
-            s = self.max_side / max(h, w)
+        s = max(1.0, self.caps.min_side / min(h, w)) if self.caps.min_side else 1.0
+        if self.caps.max_side and max(h, w) * s > self.caps.max_side:
+            s = self.caps.max_side / max(h, w)
         return s
 
     def __call__(self, frames: np.ndarray, scale: float | None = None) -> np.ndarray:
@@ -77,33 +82,19 @@ class WorkingSize:
         h, w = frames.shape[-3:-1]
         s = self.scale_for(h, w) if scale is None else scale
         if abs(s - 1.0) < 1e-3:
-            return self.inner(frames)
+            return self.model(frames)
         size = (round(w * s), round(h * s))
         batch = frames[None] if frames.ndim == 3 else frames
         there = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
         back = cv2.INTER_AREA if s > 1 else cv2.INTER_CUBIC
         resized = np.stack([cv2.resize(f, size, interpolation=there) for f in batch])
-        out = np.stack([cv2.resize(f, (w, h), interpolation=back) for f in self.inner(resized)])
+        out = np.stack([cv2.resize(f, (w, h), interpolation=back) for f in self.model(resized)])
         return out[0] if frames.ndim == 3 else out
 
 
 def stylize_region(stylizer: Stylizer, crop: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
     """Stylize a crop at the scale its whole frame would be stylized at, so a small crop is not
     blown up on its own and every region of a frame is drawn at one scale."""
-    if isinstance(stylizer, WorkingSize):
+    if isinstance(stylizer, Generator):
         return stylizer(crop, stylizer.scale_for(*frame_hw))
     return stylizer(crop)
-
-
-class NamedGenerator:
-    """An OnnxGenerator with the catalog name attached."""
-
-    def __init__(self, spec: ModelSpec, generator: object) -> None:
-        self.name, self.spec, self.generator = spec.name, spec, generator
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        return self.generator(frames)
-
-    @property
-    def fixed_size(self) -> tuple[int, int] | None:
-        return self.spec.fixed_size

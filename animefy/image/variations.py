@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 
 from animefy.errors import InputError
-
-VARIATIONS = ("none", "day", "dusk", "night", "spring", "summer", "autumn", "winter")
+from animefy.schema import VARIATIONS  # noqa: E402 - the schema owns the list
 
 
 def _hsv(rgb: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ class ModelSpec:
     sources: tuple[Source, ...] = ()
     sha256: str | None = None
     size_bytes: int | None = None
-    format: str = "onnx"
+    format: str = "onnx"  # how the file is run: onnx | dctnet (folder) | rvm | modnet (matters) | pth
     layout: str = "NHWC"
     color: str = "RGB"
     value_range: tuple[float, float] = (-1.0, 1.0)
@@ -48,6 +48,7 @@ class ModelSpec:
     fixed_size: tuple[int, int] | None = None
     max_side: int | None = None
     min_side: int = 384  # stylizers run with at least this short side (upscaled if needed)
+    scale: int = 1  # output size / input size (upscalers)
     licence: str = "unknown"
     commercial: bool = False
     regions: tuple[str, ...] = ()

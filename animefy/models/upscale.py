@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from animefy.errors import AnimefyError
-from animefy.models.catalog import Catalog, load_catalog
-from animefy.models.hub import resolve_model
 from animefy.models.runtime import run_tiled
 from animefy.settings import Settings
 
@@ -18,7 +16,7 @@ class SpandrelUpscaler:
     """Any architecture spandrel recognises from a state dict; runs on CUDA when available,
     in overlapping tiles so memory stays bounded on large images."""
 
-    def __init__(self, path: Path, tile: int = 256, overlap: int = 16) -> None:
+    def __init__(self, path: Path, settings: Settings, tile: int = 256, overlap: int = 16) -> None:
         try:
             import spandrel
             import torch
@@ -27,7 +25,8 @@ class SpandrelUpscaler:
                 "Super-resolution needs torch, torchvision and spandrel: pip install 'animefy[sr]'."
             ) from exc
         self.torch = torch
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        want = settings.device
+        self.device = "cuda" if want == "cuda" or (want == "auto" and torch.cuda.is_available()) else "cpu"
         descriptor = spandrel.ModelLoader(device=self.device).load_from_file(str(path))
         if not isinstance(descriptor, spandrel.ImageModelDescriptor):
             raise AnimefyError(f"{path.name} is not an image-to-image model spandrel can run.")
@@ -48,10 +47,3 @@ class SpandrelUpscaler:
         tile = (min(self.tile, h), min(self.tile, w))
         y = run_tiled(x, tile, min(self.overlap, min(tile) // 4), self._run, scale=self.scale)
         return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def load_upscaler(name: str, catalog: Catalog | None = None, settings: Settings | None = None) -> SpandrelUpscaler:
-    settings = settings or Settings.from_env()
-    catalog = catalog or load_catalog(settings)
-    spec = catalog.get(name, "upscale")
-    return SpandrelUpscaler(resolve_model(spec, settings))

@@ -1,14 +1,15 @@
-"""The video pipeline: decode (thread) -> split + stylize in batches -> temporal supervisor ->
-encode (thread), connected by small bounded queues so decoding, inference and encoding
-overlap and memory stays flat whatever the clip's length."""
+"""The video pipeline: decode (thread) -> drawings (frame, how many frames it stands for) ->
+split + stylize in batches -> temporal supervisor -> encode (thread). Bounded queues connect
+the threads, so decoding, inference and encoding overlap and memory stays flat whatever the
+clip's length."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import zipfile
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -17,11 +18,14 @@ import numpy as np
 
 from animefy.errors import InputError
 from animefy.image.io import encode_png
-from animefy.image.pipeline import Renderer, StyleOptions
+from animefy.image.pipeline import Renderer
+from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
 from animefy.video.io import VideoInfo, VideoWriter, check_limits, probe, read_frames
 from animefy.video.temporal import TemporalOptions, TemporalReport, TemporalSupervisor
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 _END = object()
@@ -71,49 +75,158 @@ def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int
     return (w, h), [f"The video is {info.width}x{info.height}; it is processed at {w}x{h} (ANIMEFY_MAX_VIDEO_SIDE)."]
 
 
-def _reader(path: Path, info: VideoInfo, size, q: queue.Queue, stop: threading.Event) -> None:  # noqa: ANN001
-    try:
-        for frame in read_frames(path, info, size):
-            while not stop.is_set():
-                try:
-                    q.put(frame, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-        q.put(_END)
-    except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
-        q.put(exc)
+class Decoder:
+    """Decodes on its own thread into a small queue; iterate to get frames in order."""
+
+    def __init__(self, path: Path, info: VideoInfo, size: tuple[int, int] | None, depth: int) -> None:
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.count = 0
+        self.shape = (size[1], size[0]) if size else (info.height, info.width)
+        self.thread = threading.Thread(target=self._run, args=(path, info, size), daemon=True, name="animefy-decode")
+        self.thread.start()
+
+    def _run(self, path: Path, info: VideoInfo, size: tuple[int, int] | None) -> None:
+        try:
+            for frame in read_frames(path, info, size):
+                while not self.stop.is_set():
+                    try:
+                        self.q.put(frame, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stop.is_set():
+                    return
+            self.q.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
+            self.q.put(exc)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (item := self.q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            if item.shape[:2] != self.shape:
+                raise InputError(f"Frame size changed mid-video ({item.shape[1]}x{item.shape[0]}); re-encode the clip.")
+            self.count += 1
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
 
 
-def _writer(writer, q: queue.Queue, errors: list) -> None:  # noqa: ANN001
-    try:
-        while (item := q.get()) is not _END:
-            frame, count = item
-            for _ in range(count):
-                writer.write(frame)
-    except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-        errors.append(exc)
-        while q.get() is not _END:  # drain so the producer never blocks
-            pass
+class Encoder:
+    """Owns the writer and its thread: `put(frame, count)` queues a frame to be written
+    `count` times; `close()` finishes the file; `abort()` removes everything half-written.
+    A writer failure is raised in the caller's thread at the next put or at close."""
+
+    def __init__(self, writer, depth: int) -> None:  # noqa: ANN001 - VideoWriter | PngZipWriter
+        self.writer, self.frames = writer, 0
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name="animefy-encode")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (item := self.q.get()) is not _END:
+                frame, count = item
+                for _ in range(count):
+                    self.writer.write(frame)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self.error = exc
+            while self.q.get() is not _END:  # drain so the producer never blocks
+                pass
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if not self.thread.is_alive():
+            raise RuntimeError("the video writer stopped")
+
+    def put(self, frame: np.ndarray, count: int) -> None:
+        while True:
+            self._check()
+            try:
+                self.q.put((frame, count), timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self.frames += count
+
+    def close(self) -> Path:
+        self.q.put(_END)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.writer.close()
+
+    def abort(self) -> None:
+        if self.thread.is_alive():
+            self.q.put(_END)
+            self.thread.join(timeout=30)
+        self.writer.abort()
+
+
+def drawings(frames: Iterable[np.ndarray], hold: int) -> Iterator[tuple[np.ndarray, int]]:
+    """(frame, how many output frames it stands for): every frame, or on twos/threes one
+    drawing per `hold` frames (the last one may stand for fewer)."""
+    current, count = None, 0
+    for i, frame in enumerate(frames):
+        if i % hold == 0:
+            if current is not None:
+                yield current, count
+            current, count = frame, 0
+        count += 1
+    if current is not None:
+        yield current, count
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _alpha8(alpha: np.ndarray) -> np.ndarray:
+    return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, transparent: bool, fmt: str, src: Path):  # noqa: ANN202
+    if transparent and fmt == "png-zip":
+        return PngZipWriter(out, info.fps)
+    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio else None, alpha=transparent)
 
 
 def stylize_video(
     src: str | Path,
     out: str | Path,
-    options: StyleOptions | None = None,
+    options: ImageRequest | None = None,
     temporal: TemporalOptions | None = None,
     settings: Settings | None = None,
     batch_size: int = 4,
-    transparent_format: str = "webm",
+    transparent_format: str | None = None,
     progress: Progress | None = None,
+    picture: np.ndarray | None = None,
 ) -> VideoResult:
     """Stylize a clip into `out` (.mp4; with a transparent background .webm with alpha, or a
-    .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track."""
+    .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track.
+    `options` may be a VideoRequest, which then also gives the temporal options and format."""
     settings = settings or Settings.from_env()
-    options = options or StyleOptions()
-    temporal = (temporal or TemporalOptions()).validate()
+    options = options or VideoRequest()
+    if isinstance(options, VideoRequest):
+        temporal = temporal or options.temporal()
+        transparent_format = transparent_format or options.transparent_format
+    temporal = temporal or TemporalOptions()
+    transparent_format = transparent_format or "webm"
+    if transparent_format not in ("webm", "png-zip"):
+        raise InputError("transparent_format must be 'webm' or 'png-zip'.")
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1 (got {batch_size}).")
     src, out = Path(src), Path(out)
     if out.exists() and out.resolve() == src.resolve():
         raise InputError("The output path is the input video; choose another name so the original is kept.")
@@ -124,106 +237,45 @@ def stylize_video(
         messages.append(f"Variable frame rate: converted to a constant {float(info.fps):.3f} fps.")
     w, h = size or (info.width, info.height)
     timings = Timings()
-    renderer = Renderer(options, settings=settings, timings=timings)
-    transparent = options.background == "transparent"
-    if transparent and transparent_format not in ("webm", "png-zip"):
-        raise InputError("transparent_format must be 'webm' or 'png-zip'.")
-    if transparent and transparent_format == "png-zip":
-        writer = PngZipWriter(out, info.fps)
-    else:
-        writer = VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio else None, alpha=transparent)
+    renderer = Renderer(options, settings, picture, timings=timings)
     supervisor = TemporalSupervisor(temporal)
-    hold = temporal.hold
-    total = info.frame_estimate
+    decoder = Decoder(src, info, size, 2 * batch_size)
+    encoder = Encoder(_open_writer(out, info, w, h, renderer.options.transparent, transparent_format, src),
+                      2 * batch_size)  # fmt: skip
+    counts: list[int] = []  # output frames each supervised drawing stands for, oldest first
 
-    stop = threading.Event()
-    q_in: queue.Queue = queue.Queue(maxsize=2 * batch_size)
-    q_out: queue.Queue = queue.Queue(maxsize=2 * batch_size)
-    write_errors: list = []
-    reader = threading.Thread(target=_reader, args=(src, info, size, q_in, stop), daemon=True)
-    writer_thread = threading.Thread(target=_writer, args=(writer, q_out, write_errors), daemon=True)
-    reader.start()
-    writer_thread.start()
-    counts: deque[int] = deque()  # frames each supervised key frame covers, in order
-    done = 0
+    def emit(ready: list[np.ndarray]) -> None:
+        for frame in ready:
+            with timings.stage("wait for encode"):
+                encoder.put(frame, counts.pop(0))
+            if progress:
+                progress(encoder.frames, max(info.frame_estimate, encoder.frames))
+
     try:
-        finished = False
-        index = 0
-        while not finished:
-            batch, regions = [], []
-            with timings.stage("wait for decode"):
-                while len(batch) < batch_size:
-                    item = q_in.get()
-                    if item is _END:
-                        finished = True
-                        break
-                    if isinstance(item, BaseException):
-                        raise item
-                    if item.shape[:2] != (h, w):
-                        raise InputError(
-                            f"Frame size changed mid-video ({item.shape[1]}x{item.shape[0]}); re-encode the clip."
-                        )
-                    if index % hold == 0:
-                        batch.append(item)
-                        counts.append(1)
-                    else:
-                        counts[-1] += 1
-                    index += 1
-            if not batch:
-                continue
-            for frame in batch:
-                regions.append(renderer.split(frame))
-            rendered = renderer.render(np.stack(batch), regions)
+        for batch in batched(drawings(decoder, temporal.hold), batch_size):
+            frames = np.stack([frame for frame, _ in batch])
+            counts += [count for _, count in batch]
+            regions = [renderer.split(frame) for frame in frames]
+            rendered = renderer.render(frames, regions)
             with timings.stage("temporal"):
                 ready = []
-                for frame, reg, res in zip(batch, regions, rendered, strict=True):
+                for frame, reg, res in zip(frames, regions, rendered, strict=True):
                     styled = res.rgb if res.alpha is None else np.dstack([res.rgb, _alpha8(res.alpha)])
-                    person = reg.alpha if renderer.matter is not None else None
-                    ready += supervisor.push(frame, styled, person)
-            done = _emit(ready, counts, q_out, writer_thread, write_errors, timings, done, progress, total)
+                    ready += supervisor.push(frame, styled, reg.alpha if renderer.matter is not None else None)
+            emit(ready)
         with timings.stage("temporal"):
             ready = supervisor.flush()
-        done = _emit(ready, counts, q_out, writer_thread, write_errors, timings, done, progress, total)
-        if index == 0:
+        emit(ready)
+        if decoder.count == 0:
             raise InputError("The video has no frames that can be decoded.")
-        q_out.put(_END)
         with timings.stage("wait for encode"):
-            writer_thread.join()
-        if write_errors:
-            raise write_errors[0]
-        path = writer.close()
+            path = encoder.close()
     except BaseException:
-        stop.set()
-        if writer_thread.is_alive():
-            q_out.put(_END)
-            writer_thread.join(timeout=30)
-        writer.abort()
+        encoder.abort()
         raise
     finally:
-        stop.set()
+        decoder.close()
     if progress:
-        progress(done, done)
-    supervisor.report.frames = done
-    return VideoResult(path, done, info.fps, (w, h), timings, supervisor.report, messages)
-
-
-def _alpha8(alpha: np.ndarray) -> np.ndarray:
-    return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _emit(ready, counts, q_out, writer_thread, write_errors, timings, done, progress, total):  # noqa: ANN001, ANN202
-    for frame in ready:
-        count = counts.popleft()
-        with timings.stage("wait for encode"):
-            while True:
-                if write_errors or not writer_thread.is_alive():
-                    raise write_errors[0] if write_errors else RuntimeError("the video writer stopped")
-                try:
-                    q_out.put((frame, count), timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-        done += count
-        if progress:
-            progress(done, max(total, done))
-    return done
+        progress(encoder.frames, encoder.frames)
+    supervisor.report.frames = encoder.frames
+    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, supervisor.report, messages)

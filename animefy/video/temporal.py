@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from animefy.errors import InputError
+from animefy.schema import DEFAULT_STRENGTH
 from animefy.video.flow import FlowEstimator, consistent, resize_mask, resize_to, warp
 
 HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
@@ -27,7 +28,6 @@ HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
 # Defaults from `python benchmarks/temporal.py` on the real clips (shinkai_v3, 60 frames):
 # E_warp 0.41x / 0.43x of per-frame output at 33.9 / 38.9 dB PSNR against it (carphone /
 # pedestrians), keeping 86% / 97% of the per-frame line detail.
-DEFAULT_STRENGTH = 0.8
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,11 @@ class TemporalOptions:
     hold: int = 1  # anime timing: 1 = every frame, 2 = on twos, 3 = on threes
     flow_max_side: int = 640  # benchmarks/temporal.py: 320 -> E_warp ratio 0.59, 640 -> 0.48 on pedestrians
 
-    def validate(self) -> TemporalOptions:
+    def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
             raise InputError(f"temporal strength must be between 0 and 1 (got {self.strength}).")
         if self.hold not in (1, 2, 3):
             raise InputError(f"hold must be 1 (every frame), 2 (on twos) or 3 (on threes), not {self.hold}.")
-        return self
 
 
 @dataclass
@@ -121,7 +120,7 @@ def _block_max(score: np.ndarray, block: int) -> tuple[float, tuple[int, int]]:
 
 class TemporalSupervisor:
     def __init__(self, options: TemporalOptions | None = None) -> None:
-        self.options = (options or TemporalOptions()).validate()
+        self.options = options or TemporalOptions()
         self.flow = FlowEstimator()
         self.report = TemporalReport(self.options)
         self.window: list[_Slot] = []
