@@ -64,7 +64,7 @@ def load_face_detector(
     catalog = catalog or load_catalog(settings)
     spec = catalog.get(name, "face")
     path = resolve_model(spec, settings)
-    return _cached((name, str(path)), lambda: YunetDetector(path))
+    return _cached((name, str(path)), lambda: YunetDetector(path, model=name))
 
 
 PREFERRED_STYLES = ("shinkai", "hayao", "shinkai_v3", "hayao_v3", "paprika", "cute_v3", "cel")
