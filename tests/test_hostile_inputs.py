@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tiny_models import affine_stylizer, write_catalog
 
-from animefy.errors import AnimefyError, ModelLoadError
+from animefy.errors import AnimefyError, InputError, LimitError, ModelLoadError
 from animefy.models.catalog import load_catalog
 from animefy.settings import Settings
 
@@ -115,3 +116,48 @@ def test_damaged_dctnet_graph_is_a_typed_error(tmp_path):
     with pytest.raises(ModelLoadError, match="'cartoon_anime_h.pb' is damaged") as info:
         read_graph_def(bad, "dctnet_anime")
     assert "hidden" not in str(info.value) and "python -m animefy download dctnet_anime" in str(info.value)
+
+
+# --- images: transparency (item 15) and messages that mislead (item 18) ---------------------
+
+
+def test_rgba_photo_transparent_areas_become_white_not_black(tmp_path):
+    from PIL import Image
+
+    from animefy.image.io import load_image
+    from animefy.image.pipeline import stylize_image
+
+    rgba = np.zeros((48, 64, 4), np.uint8)  # fully transparent black...
+    rgba[12:36, 16:48] = (200, 30, 30, 255)  # ...around an opaque red block
+    path = tmp_path / "sticker.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    loaded = load_image(path)
+    assert loaded.rgb[0, 0].tolist() == [255, 255, 255] and loaded.rgb[20, 30].tolist() == [200, 30, 30]
+    assert loaded.alpha is not None and loaded.alpha[0, 0] == 0 and loaded.alpha[20, 30] == 1
+    assert any("transparent areas" in m and "white" in m for m in loaded.messages)
+    kept = stylize_image(path, person_style="original", background="keep")
+    assert kept.rgb[0, 0].min() > 200, "the kept background must not turn black"
+    opaque = np.dstack([rgba[..., :3], np.full((48, 64), 255, np.uint8)])
+    assert load_image(opaque).messages == ()  # an alpha channel without transparency says nothing
+
+
+def test_unknown_background_word_is_named_as_such(tmp_path):
+    from animefy.image.pipeline import background_fields
+
+    with pytest.raises(InputError, match=r"'red' is not an image file or a known background value.*#ff0000"):
+        background_fields("red")
+    assert background_fields("#ff0000")["background"] == "color"
+
+
+def test_heic_photo_is_called_unsupported_not_damaged(tmp_path):
+    from animefy.image.io import load_image
+
+    heic = tmp_path / "IMG_0001.HEIC"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(range(256)) * 4)
+    with pytest.raises(InputError) as info:
+        load_image(heic)
+    text = str(info.value)
+    assert "HEIC" in text and "not supported" in text and "damaged" not in text
+    assert "JPEG" in text and "PNG" in text
+    with pytest.raises(InputError, match="is a video"):
+        load_image(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + bytes(300))

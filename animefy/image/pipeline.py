@@ -295,7 +295,19 @@ def background_fields(background: str | Path | bytes | np.ndarray | None, settin
         return {"background": background or "keep"}
     if isinstance(background, str) and (background.startswith("#") or background == "color"):
         return {"background": "color", "background_colour": background if background.startswith("#") else "#ffffff"}
+    if isinstance(background, (str, Path)) and not _is_file(background):
+        raise InputError(
+            f"{str(background)[:60]!r} is not an image file or a known background value. Use keep, transparent, "
+            "a colour such as #ff0000, or the path of a picture."
+        )
     return {"background": "image", "background_image": load_image(background, settings).rgb}
+
+
+def _is_file(path: str | Path) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass
