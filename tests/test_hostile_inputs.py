@@ -4,6 +4,8 @@ past the limits or come out wrong. Every bad input is generated here (ffmpeg, PI
 from __future__ import annotations
 
 import logging
+import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +163,200 @@ def test_heic_photo_is_called_unsupported_not_damaged(tmp_path):
     assert "JPEG" in text and "PNG" in text
     with pytest.raises(InputError, match="is a video"):
         load_image(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + bytes(300))
+
+
+# --- video ---------------------------------------------------------------------------------
+
+
+def _ffmpeg(*args: str) -> None:
+    from animefy.video.io import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def _stream_info(path) -> str:
+    from animefy.video.io import ffmpeg_exe
+
+    log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return next(line for line in log.splitlines() if "Video:" in line)
+
+
+def _raw_h264(path, rate: str, seconds: float, size: str = "16x16"):
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}", "-c:v", "libx264",
+            "-preset", "ultrafast", "-f", "h264", str(path))  # fmt: skip
+    return path
+
+
+def test_raw_h264_stream_length_and_rate_are_read_and_limited(tmp_path):
+    from animefy.image.pipeline import StyleOptions
+    from animefy.video.io import check_limits, probe, read_frames
+    from animefy.video.pipeline import stylize_video
+
+    # 40 frames at 1 fps: 40 s. The container has no duration; ffmpeg prints "25 fps, 2 tbr".
+    raw = _raw_h264(tmp_path / "clip.h264", rate="1", seconds=40)
+    info = probe(raw)
+    assert info.fps == 1 and not info.variable_fps
+    assert info.frame_count == 40 and info.duration == 40.0
+    assert sum(1 for _ in read_frames(raw, info)) == 40  # was 1000: each frame copied 25x
+    limit = Settings(max_video_seconds=20)
+    with pytest.raises(LimitError, match="40 s long; the limit is 20 s"):
+        check_limits(info, limit)
+    with pytest.raises(LimitError, match="ANIMEFY_MAX_VIDEO_SECONDS"):
+        stylize_video(raw, tmp_path / "o.mp4", StyleOptions(person_style="cel"), settings=limit)
+    assert not (tmp_path / "o.mp4").exists()
+    # Enforced while decoding too, whatever the header said.
+    reader = read_frames(raw, info, max_frames=info.frame_limit(Settings(max_video_seconds=10)))
+    with pytest.raises(LimitError, match="more than 11 frames"):
+        for _ in reader:
+            pass
+    assert reader.count == 11
+
+
+def test_raw_stream_within_the_limit_keeps_its_frames_and_rate(tmp_path):
+    from animefy.image.pipeline import StyleOptions
+    from animefy.video.io import probe
+    from animefy.video.pipeline import stylize_video
+
+    raw = _raw_h264(tmp_path / "clip.264", rate="30000/1001", seconds=1, size="32x32")
+    res = stylize_video(raw, tmp_path / "o.mp4", StyleOptions(person_style="cel"))
+    assert res.frames == 30 and res.fps == Fraction(30000, 1001)
+    assert probe(res.path).fps == Fraction(30000, 1001)
+
+
+def test_length_that_cannot_be_counted_is_refused(tmp_path, monkeypatch):
+    from animefy.video import io
+
+    raw = _raw_h264(tmp_path / "clip.h264", rate="25", seconds=1)
+    monkeypatch.setattr(io, "count_packets", lambda path, cap: None)  # as when the count times out
+    info = io.probe(raw)
+    assert not info.duration_known
+    with pytest.raises(LimitError, match="length of this video cannot be determined"):
+        io.check_limits(info, Settings())
+
+
+def test_output_format_checked_up_front():
+    from animefy.video.io import check_output_format
+
+    assert check_output_format("a.mp4", transparent=False) == "mp4"
+    assert check_output_format("a.MOV", transparent=False) == "mp4"
+    assert check_output_format("a.webm", transparent=True) == "webm"
+    assert check_output_format("a.zip", transparent=True, transparent_format="png-zip") == "png-zip"
+    with pytest.raises(InputError, match=r"transparent background needs a \.webm .* or \.zip"):
+        check_output_format("a.mp4", transparent=True)
+    with pytest.raises(InputError, match=r"\.mp4, \.mov or \.mkv .*transparent background"):
+        check_output_format("a.webm", transparent=False)
+    for name in ("x.txt", "x.png", "noext"):
+        with pytest.raises(InputError, match=r"\.mp4, \.mov or \.mkv"):
+            check_output_format(name, transparent=False)
+        with pytest.raises(InputError, match=r"\.webm .* \.zip"):
+            check_output_format(name, transparent=True)
+    with pytest.raises(InputError, match="writes a .webm"):
+        check_output_format("a.zip", transparent=True, transparent_format="webm")
+
+
+def test_odd_size_is_padded_by_repeating_the_edge_not_black(tmp_path):
+    from animefy.video.io import VideoWriter, probe, read_frames
+
+    colour = (200, 120, 60)
+    writer = VideoWriter(tmp_path / "odd.mp4", 333, 199, Fraction(25))
+    for _ in range(3):
+        writer.write(np.full((199, 333, 3), colour, np.uint8))
+    out = writer.close()
+    assert writer.messages == [
+        "The video is 333x199; H.264 needs even sizes, so the last column and row were repeated (written as 334x200)."
+    ]
+    frame = next(iter(read_frames(out, probe(out))))
+    assert frame.shape == (200, 334, 3)
+    for edge in (frame[:, -1], frame[-1, :]):  # last column, last row
+        assert np.abs(edge.astype(int) - colour).max() <= 4
+
+
+def test_non_square_pixels_keep_their_aspect(tmp_path):
+    from animefy.video.io import VideoWriter, probe, read_frames
+
+    src = tmp_path / "sar.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=0.2", "-vf", "setsar=128/117",
+            "-c:v", "libx264", str(src))  # fmt: skip
+    info = probe(src)
+    assert info.sar != 1 and abs(float(info.sar) - 128 / 117) < 0.002
+    writer = VideoWriter(tmp_path / "out.mp4", 64, 48, info.fps, sar=info.sar)
+    for frame in read_frames(src, info):
+        writer.write(frame)
+    assert probe(writer.close()).sar == info.sar
+
+
+def test_carphone_keeps_its_pixel_aspect(tmp_path, shared):
+    from animefy.video.io import VideoWriter, probe, read_frames
+
+    src = shared / "media" / "carphone.mp4"
+    info = probe(src)
+    assert info.sar == Fraction(128, 117)
+    # The video pipeline passes sar=info.sar to VideoWriter (it cannot be read from a silent source).
+    writer = VideoWriter(tmp_path / "o.mp4", info.width, info.height, info.fps, sar=info.sar)
+    for frame in read_frames(src, info):
+        writer.write(frame)
+    out = probe(writer.close())
+    assert out.sar == Fraction(128, 117) and writer.frames == 120
+
+
+def test_truncated_mp4_is_reported(tmp_path):
+    from animefy.video.io import probe, read_frames, truncation_warning
+
+    full = tmp_path / "full.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=2.4", "-c:v", "libx264",
+            "-movflags", "+faststart", str(full))  # fmt: skip
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    info = probe(cut)
+    assert info.frame_estimate == 60
+    reader = read_frames(cut, info)
+    frames = sum(1 for _ in reader)
+    assert 0 < frames == reader.count < 54
+    assert reader.warning() == (
+        f"Only {frames} of about 60 frames could be read; the file may be truncated or damaged."
+    )
+    assert truncation_warning(58, info) is None and read_frames(full, probe(full)).warning() is not None
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mp3", "libmp3lame"), (".m4a", "aac")])
+def test_audio_with_cover_art_is_not_a_video(tmp_path, suffix, codec):
+    from animefy.image.pipeline import StyleOptions
+    from animefy.video.pipeline import stylize_video
+
+    cover = tmp_path / "cover.png"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x64:duration=1", "-frames:v", "1", str(cover))
+    song = tmp_path / f"song{suffix}"
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-i", str(cover), "-map", "0", "-map", "1", "-c:a", codec,
+            "-c:v", "png", "-disposition:v", "attached_pic", str(song))  # fmt: skip
+    with pytest.raises(InputError, match=r"no video stream \(it looks like audio with cover art\)"):
+        stylize_video(song, tmp_path / "o.mp4", StyleOptions(person_style="cel"))
+
+
+def test_video_starting_after_its_audio_keeps_frame_count_and_sync(tmp_path):
+    from animefy.image.pipeline import StyleOptions
+    from animefy.video.io import probe, read_frames
+    from animefy.video.pipeline import stylize_video
+
+    src = tmp_path / "phone.mp4"
+    _ffmpeg("-itsoffset", "0.2", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=3",
+            "-f", "lavfi", "-i", "sine=duration=3.2", "-c:v", "libx264", "-c:a", "aac", str(src))  # fmt: skip
+    info = probe(src)
+    assert info.start_offset == pytest.approx(0.2, abs=0.01) and info.frame_estimate == 90
+    assert sum(1 for _ in read_frames(src, info)) == 90  # was 96: six copies of the first frame
+    res = stylize_video(src, tmp_path / "o.mp4", StyleOptions(person_style="cel"))
+    out = probe(res.path)
+    assert res.frames == 90 and sum(1 for _ in read_frames(res.path, out)) == 90
+    assert out.has_audio and out.start_offset == pytest.approx(0.2, abs=0.01)  # still 0.2 s after the audio
+
+
+def test_tiny_video_is_called_too_small(tmp_path):
+    from animefy.image.pipeline import StyleOptions
+    from animefy.video.io import probe
+    from animefy.video.pipeline import stylize_video
+
+    src = tmp_path / "tiny.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=8x8:rate=25:duration=0.2", "-c:v", "libx264", str(src))
+    assert (probe(src).width, probe(src).height) == (8, 8)
+    with pytest.raises(LimitError, match="8x8 pixels; animefy needs at least 16 pixels") as info:
+        stylize_video(src, tmp_path / "o.mp4", StyleOptions(person_style="cel"))
+    assert "damaged" not in str(info.value)

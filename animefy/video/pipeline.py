@@ -71,9 +71,9 @@ def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int
     return (w, h), [f"The video is {info.width}x{info.height}; it is processed at {w}x{h} (ANIMEFY_MAX_VIDEO_SIDE)."]
 
 
-def _reader(path: Path, info: VideoInfo, size, q: queue.Queue, stop: threading.Event) -> None:  # noqa: ANN001
+def _reader(path: Path, info: VideoInfo, size, q: queue.Queue, stop: threading.Event, max_frames=None) -> None:  # noqa: ANN001
     try:
-        for frame in read_frames(path, info, size):
+        for frame in read_frames(path, info, size, max_frames=max_frames):
             while not stop.is_set():
                 try:
                     q.put(frame, timeout=0.2)
@@ -140,7 +140,9 @@ def stylize_video(
     q_in: queue.Queue = queue.Queue(maxsize=2 * batch_size)
     q_out: queue.Queue = queue.Queue(maxsize=2 * batch_size)
     write_errors: list = []
-    reader = threading.Thread(target=_reader, args=(src, info, size, q_in, stop), daemon=True)
+    reader = threading.Thread(
+        target=_reader, args=(src, info, size, q_in, stop, info.frame_limit(settings)), daemon=True
+    )
     writer_thread = threading.Thread(target=_writer, args=(writer, q_out, write_errors), daemon=True)
     reader.start()
     writer_thread.start()
