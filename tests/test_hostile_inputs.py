@@ -25,7 +25,7 @@ def _catalog(tmp_path: Path, **extra) -> Path:
     return write_catalog(tmp_path / "catalog.toml", {"mystyle": entry})
 
 
-def test_unreadable_models_folder_is_unavailable_not_a_crash(tmp_path, monkeypatch, capsys):
+def test_unreadable_models_folder_is_unavailable_not_a_crash(tmp_path, monkeypatch):
     # Tests run as root, and root reads a chmod 000 folder anyway, so the folder's refusal is
     # simulated where the OS would raise it: stat() (behind is_file/is_dir) of a path inside.
     from animefy.models import hub
