@@ -72,3 +72,23 @@ class UnknownNameError(InputError):
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         super().__init__(f"Unknown {kind} '{name}'.{hint} Known: {', '.join(sorted(known))}.")
+
+
+class ModelLoadError(AnimefyError):
+    """A model file is present but cannot be loaded (damaged, truncated, not a model at all).
+    The message names the file, never the folder it is in (that is logged instead)."""
+
+    exit_code = 3
+    http_status = 503
+    code = "model_damaged"
+
+    def __init__(
+        self, filename: str, model: str | None = None, problem: str = "is damaged and cannot be loaded"
+    ) -> None:
+        self.filename = filename
+        self.model = model
+        again = f" (python -m animefy download {model})" if model else ""
+        super().__init__(
+            f"The model file '{filename}' {problem}. Delete it so it is downloaded again{again}, "
+            "or replace it with a good copy."
+        )

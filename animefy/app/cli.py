@@ -91,12 +91,16 @@ def cmd_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from animefy.image.io import load_image
+    from animefy.video.io import check_output_format
     from animefy.video.pipeline import stylize_video
 
     settings = _settings(args)
-    request = request_from_args(args, VideoRequest)
     out = Path(args.output)
-    _check_output(Path(args.input), out, args.force, (request.output_suffix(),))
+    if args.transparent_format is None and out.suffix.lower() == ".zip":
+        args.transparent_format = "png-zip"  # the output name says which transparent format
+    request = request_from_args(args, VideoRequest)
+    check_output_format(out, request.transparent, request.transparent_format)
+    _check_output(Path(args.input), out, args.force, (out.suffix.lower(),))
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {args.batch_size}).")
     picture = load_image(args.picture, settings).rgb if args.picture else None

@@ -3,12 +3,17 @@ mask per face."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from animefy.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,18 @@ class Face:
 class YunetDetector:
     """cv2.FaceDetectorYN wrapper; detection runs on a downscaled copy for speed."""
 
-    def __init__(self, path: Path, score_threshold: float = 0.7, max_side: int = 640) -> None:
+    def __init__(
+        self, path: Path, score_threshold: float = 0.7, max_side: int = 640, model: str | None = "yunet"
+    ) -> None:
         self.path = str(path)
         self.score_threshold = score_threshold
         self.max_side = max_side
         self._lock = threading.Lock()
-        self._detector = cv2.FaceDetectorYN.create(self.path, "", (320, 320), score_threshold, 0.3, 5000)
+        try:
+            self._detector = cv2.FaceDetectorYN.create(self.path, "", (320, 320), score_threshold, 0.3, 5000)
+        except cv2.error as exc:
+            log.warning("cannot load face detector %s: %s", self.path, exc)
+            raise ModelLoadError(Path(path).name, model) from exc
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         h, w = rgb.shape[:2]

@@ -32,13 +32,42 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
+# ISO base media brands (bytes 8..12 after 'ftyp') of HEIF still images, which PIL cannot read.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+_VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"avc1", b"3gp4", b"3gp5", b"dash"}
+
+
+def supported_formats() -> str:
+    """The still-image formats this installation reads, for messages."""
+    from PIL import features
+
+    names = ["PNG", "JPEG", "WebP"] + (["AVIF"] if features.check("avif") else []) + ["BMP", "TIFF", "GIF"]
+    return ", ".join(names)
+
+
+def _unreadable(data: bytes) -> InputError:
+    """The error for bytes PIL could not open: says what the file is when that is known."""
+    brand = data[8:12] if data[4:8] == b"ftyp" else b""
+    if brand in _HEIF_BRANDS:
+        return InputError(
+            "HEIC/HEIF photos are not supported. Convert it to JPEG or PNG first (on an iPhone: Settings > "
+            f"Camera > Formats > Most Compatible). Supported: {supported_formats()}."
+        )
+    if brand in _VIDEO_BRANDS:
+        return InputError("This file is a video, not a photo; stylize it as a video instead.")
+    return InputError(f"This file is not a readable image (or it is damaged). Use a {supported_formats()} photo.")
+
+
 def _open_pil(source: str | Path | bytes, settings: Settings) -> Image.Image:
     data = source if isinstance(source, bytes) else None
     if data is None:
         path = Path(source)
-        if not path.is_file():
-            raise InputError(f"No image file at {path}.")
-        data = path.read_bytes()
+        try:
+            if not path.is_file():
+                raise InputError(f"No image file at {path}; check the name and the folder.")
+            data = path.read_bytes()
+        except (OSError, ValueError) as exc:
+            raise InputError(f"The image file {path.name!r} cannot be read ({type(exc).__name__}).") from exc
     if not data:
         raise InputError("The image file is empty. Choose a PNG, JPEG or WebP photo.")
     # Our own pixel limit is checked on the header, before any pixel is decoded; PIL's
@@ -56,9 +85,7 @@ def _open_pil(source: str | Path | bytes, settings: Settings) -> Image.Image:
             "ANIMEFY_MAX_PIXELS). Resize it before uploading."
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(
-            "This file is not a readable image (or it is damaged). Use a PNG, JPEG, WebP, BMP or TIFF photo."
-        ) from exc
+        raise _unreadable(data) from exc
     return img
 
 
@@ -109,6 +136,12 @@ def load_image(source: str | Path | bytes | np.ndarray | Image.Image, settings: 
     rgb = np.ascontiguousarray(rgba[..., :3])
     alpha = rgba[..., 3].astype(np.float32) / 255.0 if has_alpha else None
     messages: list[str] = []
+    if alpha is not None and rgba[..., 3].min() < 255:
+        # What lies under transparent pixels is arbitrary (usually black): the picture is
+        # seen as it is shown, over white; the alpha itself is kept in LoadedImage.alpha.
+        a = alpha[..., None]
+        rgb = np.clip(rgb * a + 255.0 * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        messages.append("The image has transparent areas; they were filled with white.")
     if max(w, h) > settings.max_side:
         scale = settings.max_side / max(w, h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))

@@ -43,7 +43,7 @@ class RvmMatter:
     still image, `settle` extra passes let the state adapt to the picture first."""
 
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings, max_side: int = 640, settle: int = 1) -> None:
-        self.session = session(path, settings)
+        self.session = session(path, settings, spec.name)
         self.max_side = max_side
         self.settle = settle
         self.reset()
@@ -76,7 +76,7 @@ class ModnetMatter:
     """MODNet portrait matting (stateless): short side 512, multiple of 32, input in [-1, 1]."""
 
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings, max_side: int = 512) -> None:
-        self.session = session(path, settings)
+        self.session = session(path, settings, spec.name)
         self.input_name = self.session.get_inputs()[0].name
         self.max_side = max_side
 

@@ -273,6 +273,13 @@ class ImageResult:
 Picture = str | Path | bytes | np.ndarray
 
 
+def _is_file(path: str | Path) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # unreadable, or not a path at all (a NUL byte)
+        return False
+
+
 def _background_argument(background: str | Picture | None) -> tuple[dict, Picture | None]:
     """The Python API's `background` argument as request fields and a picture: 'keep',
     'transparent', '#RRGGBB', or a picture (path, bytes or array). Only the library API takes
@@ -281,7 +288,7 @@ def _background_argument(background: str | Picture | None) -> tuple[dict, Pictur
         return {"background": background or "keep"}, None
     if isinstance(background, str) and background.startswith("#"):
         return {"background": "color", "background_colour": background}, None
-    if isinstance(background, str | Path) and not Path(background).is_file():
+    if isinstance(background, str | Path) and not _is_file(background):
         raise InputError(
             f"background {str(background)[:40]!r} is neither keep, transparent, a #RRGGBB colour nor a picture file."
         )

@@ -14,13 +14,14 @@ style beside another model.
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from animefy.errors import AnimefyError
+from animefy.errors import AnimefyError, ModelLoadError
 from animefy.image.faces import Face
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import OnnxGenerator, pad_to_multiple
@@ -33,6 +34,7 @@ _TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
 )
 INPUT, OUTPUT = "input_image:0", "output_image:0"
+log = logging.getLogger(__name__)
 
 
 def head_template(size: int = HEAD_SIZE, ratio: float = 0.75) -> np.ndarray:
@@ -74,7 +76,8 @@ def default_mask(size: int = HEAD_SIZE) -> np.ndarray:
 def find_part(folder: Path, pattern: str) -> Path:
     matches = sorted(folder.rglob(pattern))
     if not matches:
-        raise AnimefyError(f"The DCT-Net folder {folder} has no file matching '{pattern}'.")
+        log.warning("DCT-Net folder %s has no file matching %r", folder, pattern)
+        raise ModelLoadError(folder.name, problem=f"(a DCT-Net folder) has no file matching '{pattern}'")
     return matches[0]
 
 
@@ -88,14 +91,31 @@ class ConversionError(AnimefyError):
     """tf2onnx could not convert a graph (TensorFlow itself is installed)."""
 
 
-def convert_frozen_graph(pb: Path, out_dir: Path) -> Path:
+def read_graph_def(pb: Path, model: str | None = None):  # noqa: ANN201 - tf.compat.v1.GraphDef
+    """The frozen graph in `pb`; ModelLoadError (naming the file, not its folder) when the
+    file is not a readable graph."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(pb.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - protobuf DecodeError, RuntimeWarning, OSError...
+        log.warning("cannot read DCT-Net graph %s: %s", pb, exc)
+        raise ModelLoadError(pb.name, model) from exc
+    if not graph_def.node:
+        log.warning("DCT-Net graph %s has no nodes", pb)
+        raise ModelLoadError(pb.name, model)
+    return graph_def
+
+
+def convert_frozen_graph(pb: Path, out_dir: Path, model: str | None = None) -> Path:
     """ONNX file converted from a TF1 frozen graph (cached by the graph's sha256)."""
     digest = hashlib.sha256(pb.read_bytes()).hexdigest()[:16]
     target = out_dir / f"{pb.stem}_{digest}.onnx"
     if target.is_file():
         return target
     try:
-        import tensorflow as tf
+        import tensorflow  # noqa: F401 - the converter needs it; checked here for one clear message
         import tf2onnx
     except ImportError as exc:
         raise AnimefyError(
@@ -103,8 +123,7 @@ def convert_frozen_graph(pb: Path, out_dir: Path) -> Path:
             "converter: pip install 'animefy[dctnet]' (tensorflow-cpu and tf2onnx). After the first "
             "conversion they run without it."
         ) from exc
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(pb.read_bytes())
+    graph_def = read_graph_def(pb, model)
     tmp = target.with_suffix(".part")
     try:
         tf2onnx.convert.from_graph_def(graph_def, input_names=[INPUT], output_names=[OUTPUT], opset=17,
@@ -120,14 +139,17 @@ class TfGraphGenerator:
     """Runs a frozen graph with TensorFlow: the fallback for a graph tf2onnx cannot convert.
     Same interface as OnnxGenerator for DCT-Net graphs (uint8 RGB frames in and out)."""
 
-    def __init__(self, pb: Path, multiple: int) -> None:
+    def __init__(self, pb: Path, multiple: int, model: str | None = None) -> None:
         import tensorflow as tf
 
-        graph_def = tf.compat.v1.GraphDef()
-        graph_def.ParseFromString(pb.read_bytes())
+        graph_def = read_graph_def(pb, model)
         graph = tf.Graph()
         with graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
+            try:
+                tf.compat.v1.import_graph_def(graph_def, name="")
+            except Exception as exc:  # noqa: BLE001 - TensorFlow raises ValueError, InvalidArgumentError...
+                log.warning("cannot import DCT-Net graph %s: %s", pb, exc)
+                raise ModelLoadError(pb.name, model) from exc
         self.session = tf.compat.v1.Session(graph=graph)
         self.multiple = multiple
 
@@ -145,11 +167,11 @@ class TfGraphGenerator:
 def load_graph(spec: ModelSpec, pb: Path, multiple: int, settings: Settings):  # noqa: ANN201
     """ONNX Runtime on the converted graph; TensorFlow only if conversion fails (with a warning)."""
     try:
-        onnx_path = convert_frozen_graph(pb, converted_dir(settings))
+        onnx_path = convert_frozen_graph(pb, converted_dir(settings), spec.name)
         return OnnxGenerator(_spec(f"{spec.name}:{pb.stem}", multiple), onnx_path, settings)
     except ConversionError as exc:
         warnings.warn(f"{exc} Running it with TensorFlow instead (slower).", stacklevel=2)
-        return TfGraphGenerator(pb, multiple)
+        return TfGraphGenerator(pb, multiple, spec.name)
 
 
 def _spec(name: str, multiple: int) -> ModelSpec:

@@ -55,7 +55,8 @@ def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
             if p.exists() or p.is_symlink():
                 p.unlink()
         problem += " (the cached copy was deleted; the next run downloads it again)"
-    raise ChecksumError(f"Model '{spec.name}' file {path} {problem}.")
+    log.warning("model %s: %s %s", spec.name, path, problem)
+    raise ChecksumError(f"Model '{spec.name}' file '{path.name}' {problem}.")
 
 
 def local_candidates(spec: ModelSpec, settings: Settings) -> list[Path]:
@@ -169,8 +170,30 @@ def _fetch(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -
     return fetchers[src.kind](spec, src, settings, local_only)
 
 
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _local_state(spec: ModelSpec, path: Path) -> str:
+    """'present', 'absent' or 'unreadable: <reason>' for a local candidate. A folder or file
+    the process may not read (chmod 000, a parent that is a file, a dead network mount) is
+    'unreadable', never an exception: one bad models folder must not stop the app."""
+    try:
+        if not (path.is_dir() if spec.is_folder else path.is_file()):
+            return "absent"
+        if spec.is_folder:
+            next(path.iterdir(), None)
+        else:
+            with path.open("rb"):
+                pass
+    except OSError as exc:
+        log.warning("model location %s is unreadable: %s", path, exc)
+        return f"unreadable: {_reason(exc)}"
+    return "present"
+
+
 def _present(spec: ModelSpec, path: Path) -> bool:
-    return path.is_dir() if spec.is_folder else path.is_file()
+    return _local_state(spec, path) == "present"
 
 
 def _short(exc: BaseException) -> str:
@@ -178,18 +201,27 @@ def _short(exc: BaseException) -> str:
     return text[:160]
 
 
-def find_cached(spec: ModelSpec, settings: Settings | None = None) -> Path | None:
-    """Where the model is already on disk (local dir or hub cache), without any network."""
-    settings = settings or Settings.from_env()
+def _find_cached(spec: ModelSpec, settings: Settings) -> tuple[Path | None, list[str]]:
+    """(path or None, why local candidates that exist could not be used)."""
+    problems: list[str] = []
     for path in local_candidates(spec, settings):
-        if _present(spec, path):
-            return path
+        state = _local_state(spec, path)
+        if state == "present":
+            return path, problems
+        if state != "absent":
+            problems.append(f"{path.name} in the models folder is {state}")
     for src in spec.sources:
         try:
-            return _fetch(spec, src, settings, True)
-        except Exception:  # noqa: BLE001 - "not cached" comes in many shapes; all mean no
+            return _fetch(spec, src, settings, True), problems
+        except Exception:  # noqa: BLE001 - "not cached" comes in many shapes (unreadable cache too); all mean no
             continue
-    return None
+    return None, problems
+
+
+def find_cached(spec: ModelSpec, settings: Settings | None = None) -> Path | None:
+    """Where the model is already on disk (local dir or hub cache), without any network.
+    Locations that cannot be read count as absent (and are logged)."""
+    return _find_cached(spec, settings or Settings.from_env())[0]
 
 
 def resolve_model(spec: ModelSpec, settings: Settings | None = None) -> Path:
@@ -199,9 +231,11 @@ def resolve_model(spec: ModelSpec, settings: Settings | None = None) -> Path:
         raise ValueError(f"'{spec.name}' is built in and has no file.")
     tried: list[str] = []
     for path in local_candidates(spec, settings):
-        if _present(spec, path):
+        state = _local_state(spec, path)
+        if state == "present":
             return path if spec.is_folder else _check(spec, path, delete_on_mismatch=False)
-        tried.append(f"local file {path} (absent)")
+        log.info("model %s: local candidate %s is %s", spec.name, path, state)
+        tried.append(f"local file {path.name} ({state})")
     if not settings.models_dirs:
         tried.append("local models directory (ANIMEFY_MODELS_DIR not set)")
     modes = [True] if settings.offline else [True, False]
@@ -232,13 +266,36 @@ def _hint(spec: ModelSpec) -> str:
     return fix + "."
 
 
-def availability(spec: ModelSpec, settings: Settings | None = None) -> str:
-    """'built-in', 'local: PATH', 'cached: PATH' or 'missing', looking at disk only."""
+class Availability(str):
+    """What `availability` returns: a plain string ('built-in', 'local: PATH', 'cached: PATH'
+    or 'missing'), so `== "missing"` checks keep working, carrying `reason` when the model is
+    missing because a location could not be read ('tiny.onnx in the models folder is
+    unreadable: permission denied'). `str(a.detail)` is the string plus that reason."""
+
+    reason: str | None
+
+    def __new__(cls, value: str, reason: str | None = None) -> Availability:
+        obj = super().__new__(cls, value)
+        obj.reason = reason
+        return obj
+
+    @property
+    def available(self) -> bool:
+        return self != "missing"
+
+    @property
+    def detail(self) -> str:
+        return f"{self} ({self.reason})" if self.reason else str(self)
+
+
+def availability(spec: ModelSpec, settings: Settings | None = None) -> Availability:
+    """'built-in', 'local: PATH', 'cached: PATH' or 'missing' (with `.reason` when a location
+    was unreadable), looking at disk only; never raises for an unreadable folder."""
     if spec.builtin:
-        return "built-in"
+        return Availability("built-in")
     settings = settings or Settings.from_env()
-    path = find_cached(spec, settings)
+    path, problems = _find_cached(spec, settings)
     if path is None:
-        return "missing"
+        return Availability("missing", "; ".join(problems) or None)
     kind = "local" if any(Path(os.path.dirname(path)) == d for d in settings.models_dirs) else "cached"
-    return f"{kind}: {path}"
+    return Availability(f"{kind}: {path}")

@@ -79,7 +79,7 @@ def _matter(spec: ModelSpec, path: Path | None, settings: Settings) -> Any:
 def _face_detector(spec: ModelSpec, path: Path | None, settings: Settings) -> Any:
     from animefy.image.faces import YunetDetector
 
-    return YunetDetector(path)
+    return YunetDetector(path, model=spec.name)
 
 
 def _upscaler(spec: ModelSpec, path: Path | None, settings: Settings) -> Any:

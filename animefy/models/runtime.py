@@ -4,6 +4,7 @@ value range, size rule) applied around each call."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -12,8 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from animefy.errors import ModelLoadError
 from animefy.models.catalog import ModelSpec
 from animefy.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _sessions: dict[tuple[str, tuple[str, ...], int], object] = {}
 _sessions_lock = threading.Lock()
@@ -35,8 +39,11 @@ def providers(settings: Settings) -> tuple[str, ...]:
     return (*chosen, "CPUExecutionProvider")
 
 
-def session(path: Path | str, settings: Settings):  # noqa: ANN201 - onnxruntime.InferenceSession
-    """A cached InferenceSession for `path`; created on first use, shared afterwards."""
+def session(path: Path | str, settings: Settings, model: str | None = None):  # noqa: ANN201 - ort.InferenceSession
+    """A cached InferenceSession for `path`; created on first use, shared afterwards.
+
+    A file ONNX Runtime cannot load raises ModelLoadError naming the file (not its folder);
+    the full path and ONNX Runtime's own message go to the log."""
     import onnxruntime as ort
 
     chosen = providers(settings)
@@ -50,7 +57,11 @@ def session(path: Path | str, settings: Settings):  # noqa: ANN201 - onnxruntime
             opts.intra_op_num_threads = threads or cpu_count()
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
-            sess = ort.InferenceSession(str(path), sess_options=opts, providers=list(chosen))
+            try:
+                sess = ort.InferenceSession(str(path), sess_options=opts, providers=list(chosen))
+            except Exception as exc:  # noqa: BLE001 - ORT raises several types for a bad file
+                log.warning("cannot load model %s: %s", path, exc)
+                raise ModelLoadError(Path(path).name, model) from exc
             _sessions[key] = sess
     return sess
 
@@ -140,7 +151,7 @@ class OnnxGenerator:
 
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings, tile_overlap: int = 64) -> None:
         self.spec = spec
-        self.session = session(path, settings)
+        self.session = session(path, settings, spec.name)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.output_name = self.session.get_outputs()[0].name

@@ -4,7 +4,9 @@ rational, and the audio track is muxed from the source when there is one."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import re
 import subprocess
 import tempfile
@@ -28,6 +30,7 @@ class _ExpectedResize(logging.Filter):
 
 
 logging.getLogger("imageio_ffmpeg").addFilter(_ExpectedResize())
+log = logging.getLogger(__name__)
 
 
 def ffmpeg_exe() -> str:
@@ -41,15 +44,28 @@ class VideoInfo:
     width: int  # as displayed (after rotation)
     height: int
     fps: Fraction
-    duration: float
+    duration: float  # of the file, in seconds (0.0 when not known)
     has_audio: bool
     rotation: int = 0
     variable_fps: bool = False
     codec: str = ""
+    sar: Fraction = Fraction(1)  # sample (pixel) aspect ratio of the displayed frames
+    start_offset: float = 0.0  # seconds the video stream starts after the file (its audio)
+    frame_count: int | None = None  # counted from the stream when the file gives no duration
+    duration_known: bool = True
+    elementary: bool = False  # a raw stream (.h264, .hevc, .m4v...): no container timing
 
     @property
     def frame_estimate(self) -> int:
-        return max(1, round(self.duration * float(self.fps)))
+        """Frames the stream should yield: counted when it was, else duration x rate."""
+        if self.frame_count is not None:
+            return max(1, self.frame_count)
+        return max(1, round(max(0.0, self.duration - self.start_offset) * float(self.fps)))
+
+    def frame_limit(self, settings: Settings) -> int:
+        """The most frames `read_frames` may yield under settings.max_video_seconds (one
+        frame of slack for timestamp rounding); pass it as read_frames(max_frames=...)."""
+        return math.ceil(settings.max_video_seconds * float(self.fps)) + 1
 
 
 def exact_fps(value: float) -> Fraction:
@@ -63,11 +79,23 @@ def exact_fps(value: float) -> Fraction:
     return Fraction(value).limit_denominator(1001)
 
 
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
+_INPUT = re.compile(r"Input #0, ([\w,]+), from")
+_DURATION = re.compile(r"Duration:\s*(?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)(?:, start: (-?[\d.]+))?")
+_STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio): (.*)$", re.M)
+_SIZE = re.compile(r", (\d+)x(\d+)(?=[\s,\[]|$)")
+_SAR = re.compile(r"SAR (\d+):(\d+) DAR")
+_STREAM_START = re.compile(r", start (-?[\d.]+)")
 _FPS = re.compile(r"([\d.]+)(k?) fps")
 _TBR = re.compile(r"([\d.]+)(k?) tbr")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+# Demuxers of raw elementary streams: no container, no duration; the "fps" ffmpeg prints for
+# them is the demuxer's default guess (25), not the stream's rate.
+_ELEMENTARY = {"h264", "hevc", "vvc", "m4v", "mpegvideo", "h261", "h263", "cavsvideo", "vc1", "obu", "av1",
+               "dirac", "avs2", "avs3"}  # fmt: skip
+COVER_ART_MESSAGE = (
+    "This file has no video stream (it looks like audio with cover art). Choose a video file (MP4, MOV, WebM "
+    "or AVI), or a photo for a still picture."
+)
 
 
 def _rate(match: re.Match | None) -> float | None:
@@ -76,78 +104,289 @@ def _rate(match: re.Match | None) -> float | None:
     return float(match.group(1)) * (1000 if match.group(2) else 1)
 
 
+def _is_cover_art(line: str, has_audio: bool) -> bool:
+    """An attached picture (album art) rather than a moving picture: ffmpeg marks it, and an
+    unmarked one shows as a single image with a 90k 'tbr' and no fps beside an audio track."""
+    if "(attached pic)" in line or "(thumbnail)" in line:
+        return True
+    tbr = _rate(_TBR.search(line))
+    return has_audio and _FPS.search(line) is None and tbr is not None and tbr >= 1000
+
+
 def parse_probe(text: str) -> VideoInfo:
     """Parse `ffmpeg -i FILE` output (stderr) into VideoInfo; InputError when no video."""
-    video = _VIDEO.search(text)
-    if not video:
+    streams = list(_STREAM.finditer(text))
+    has_audio = any(m.group(1) == "Audio" for m in streams)
+    videos = [m for m in streams if m.group(1) == "Video"]
+    moving = [m for m in videos if not _is_cover_art(m.group(0), has_audio)]
+    if not moving:
+        if videos:
+            raise InputError(COVER_ART_MESSAGE)
         raise InputError(
             "No video stream found: the file is not a video or is damaged. Use an MP4, MOV, WebM or AVI clip."
         )
-    line = text[video.start() : text.find("\n", video.start())]
+    video = moving[0]
+    line = video.group(0)
+    size = _SIZE.search(line)
+    if not size:
+        raise InputError("The video's picture size cannot be read; re-encode it (e.g. with a video editor).")
+    fmt = _INPUT.search(text)
+    elementary = bool(fmt and set(fmt.group(1).split(",")) & _ELEMENTARY)
     fps, tbr = _rate(_FPS.search(line)), _rate(_TBR.search(line))
     rate = fps or tbr
     if not rate:
         raise InputError("The video has no readable frame rate; re-encode it (e.g. with a video editor) and try again.")
     dur = _DURATION.search(text)
-    duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else 0.0
-    rot = _ROTATION.search(text[video.start() :])
+    duration_known = bool(dur and dur.group(1) is not None)
+    duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if duration_known else 0.0
+    file_start = float(dur.group(4)) if dur and dur.group(4) else 0.0
+    stream_start = _STREAM_START.search(line)
+    offset = float(stream_start.group(1)) - file_start if stream_start else 0.0
+    # Side data (rotation) follows its stream's line, up to the next stream.
+    nxt = next((m.start() for m in streams if m.start() > video.start()), len(text))
+    rot = _ROTATION.search(text, video.start(), nxt)
     rotation = int(round(-float(rot.group(1)))) % 360 if rot else 0
-    w, h = int(video.group(2)), int(video.group(3))
+    w, h = int(size.group(1)), int(size.group(2))
+    sar_m = _SAR.search(line)
+    sar = Fraction(int(sar_m.group(1)), int(sar_m.group(2))) if sar_m and int(sar_m.group(1)) > 0 else Fraction(1)
+    if sar_m and int(sar_m.group(2)) == 0:
+        sar = Fraction(1)
     if rotation in (90, 270):
         w, h = h, w
+        sar = 1 / sar
     return VideoInfo(
         width=w,
         height=h,
         fps=exact_fps(rate),
         duration=duration,
-        has_audio=bool(re.search(r"Stream #\S+.*?: Audio:", text)),
+        has_audio=has_audio,
         rotation=rotation,
-        variable_fps=bool(fps and tbr and abs(fps - tbr) > 0.01),
-        codec=video.group(1),
+        # A raw stream has no timestamps to vary, and a lone tbr is no evidence of VFR.
+        variable_fps=bool(not elementary and fps and tbr and abs(fps - tbr) > 0.01),
+        codec=video.group(2).split()[0].rstrip(","),
+        sar=sar,
+        start_offset=round(offset, 6) if offset > 0.0005 else 0.0,
+        duration_known=duration_known,
+        elementary=elementary,
     )
 
 
-def probe(path: str | Path) -> VideoInfo:
+SCAN_TIMEOUT_S = 30.0
+SCAN_CAP_FRAMES = 2_000_000
+
+
+def _packet_rate(path: Path) -> Fraction | None:
+    """The frame rate of a raw stream from its first packets' durations (the parser reads the
+    stream's own timing), or None when they carry none."""
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:V:0", "-c", "copy",
+             "-frames:v", "64", "-f", "framecrc", "-"],
+            capture_output=True, text=True, errors="replace", timeout=SCAN_TIMEOUT_S,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return None
+    tb = re.search(r"#tb 0: (\d+)/(\d+)", proc.stdout)
+    durations = sorted(
+        int(parts[3]) for line in proc.stdout.splitlines() if not line.startswith("#")
+        if len(parts := [p.strip() for p in line.split(",")]) >= 4 and parts[3].lstrip("-").isdigit()
+    )  # fmt: skip
+    if not tb or not durations or durations[len(durations) // 2] <= 0:
+        return None
+    seconds = Fraction(int(tb.group(1)), int(tb.group(2))) * durations[len(durations) // 2]
+    return exact_fps(float(1 / seconds))
+
+
+def count_packets(path: str | Path, cap: int = SCAN_CAP_FRAMES, timeout: float = SCAN_TIMEOUT_S) -> int | None:
+    """Video packets (= frames) in the file's first video stream, counted without decoding
+    (stream copy into nothing), stopping at `cap`. None when it cannot be done in `timeout`."""
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:V:0", "-c", "copy",
+             "-frames:v", str(cap), "-f", "null", "-", "-progress", "pipe:1", "-nostats"],
+            capture_output=True, text=True, errors="replace", timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        log.warning("counting the frames of %s took over %.0f s", path, timeout)
+        return None
+    frames = re.findall(r"^frame=(\d+)$", proc.stdout, re.M)
+    return int(frames[-1]) if frames else None
+
+
+def probe(path: str | Path, settings: Settings | None = None) -> VideoInfo:
+    """VideoInfo of the file at `path`. When the container gives no duration (raw .h264
+    streams, live recordings) the frames are counted (cheaply, capped by the length limit of
+    `settings` when given) and a raw stream's real frame rate is read from its packets."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"No video file at {path}.")
+        raise InputError(f"No video file at {path.name}; check the name and the folder.")
     if path.stat().st_size == 0:
         raise InputError("The video file is empty.")
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=60
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True, text=True, errors="replace", timeout=60,
+    )  # fmt: skip
+    info = parse_probe(proc.stderr)
+    if info.duration_known and not info.elementary:
+        return info
+    fps = (_packet_rate(path) or info.fps) if info.elementary else info.fps
+    cap = dataclasses.replace(info, fps=fps).frame_limit(settings) + 1 if settings else SCAN_CAP_FRAMES
+    count = count_packets(path, cap)
+    if count is None:
+        return dataclasses.replace(info, fps=fps, duration_known=False, variable_fps=False)
+    return dataclasses.replace(
+        info, fps=fps, frame_count=count, duration=count / float(fps), duration_known=True, variable_fps=False
     )
-    return parse_probe(proc.stderr)
 
 
 def check_limits(info: VideoInfo, settings: Settings) -> None:
-    if info.duration > settings.max_video_seconds:
+    """LimitError for a clip that is too long, of unknown length, or too small."""
+    if not info.duration_known:
         raise LimitError(
-            f"The video is {info.duration:.0f} s long; the limit is {settings.max_video_seconds} s "
+            "The length of this video cannot be determined (the file records no duration and its frames could "
+            "not be counted in time). Re-save it as MP4 (for example: ffmpeg -i IN -c copy OUT.mp4) and try again."
+        )
+    if info.duration > settings.max_video_seconds:
+        # A count stopped at the limit knows only "longer than the limit".
+        length = f"{info.duration:.0f} s" if round(info.duration) > settings.max_video_seconds else "over the limit"
+        raise LimitError(
+            f"The video is {length} long; the limit is {settings.max_video_seconds} s "
             "(ANIMEFY_MAX_VIDEO_SECONDS). Trim it or raise the limit."
+        )
+    if min(info.width, info.height) < settings.min_side:
+        raise LimitError(
+            f"The video is {info.width}x{info.height} pixels; animefy needs at least {settings.min_side} pixels "
+            "on each side (ANIMEFY_MIN_SIDE). Use a larger video."
         )
 
 
-def read_frames(path: str | Path, info: VideoInfo, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """Yield uint8 RGB frames one at a time (rotation applied by ffmpeg; variable frame rate
-    converted to the constant rate in `info`; scaled to `size`=(w, h) when given)."""
-    import imageio_ffmpeg
+def truncation_warning(frames_read: int, info: VideoInfo) -> str | None:
+    """The message to show when a clip yields clearly fewer frames than its header promises
+    (a cut download or a damaged file), else None."""
+    expected = info.frame_estimate
+    if frames_read < 0.9 * expected:
+        return f"Only {frames_read} of about {expected} frames could be read; the file may be truncated or damaged."
+    return None
 
-    out_params = []
-    if info.variable_fps:
-        out_params += ["-fps_mode", "cfr", "-r", f"{info.fps.numerator}/{info.fps.denominator}"]
-    w, h = size or (info.width, info.height)
-    if size:
-        out_params += ["-vf", f"scale={w}:{h}:flags=area"]
-    # One decoder thread: decoding is cheap, and the cores belong to the models.
-    gen = imageio_ffmpeg.read_frames(
-        str(path), pix_fmt="rgb24", input_params=["-threads", "1"], output_params=out_params or None
+
+class FrameReader:
+    """Iterator over a clip's uint8 RGB frames, one at a time (rotation applied by ffmpeg;
+    variable frame rate converted to the constant rate in `info`; scaled to `size`=(w, h)
+    when given). Frames are passed through as decoded at a constant rate: a video stream
+    that starts after the audio gets no copies of its first frame. `count` is the frames
+    yielded so far; more than `max_frames` raises LimitError; `warning()` says when the
+    file ended clearly early."""
+
+    def __init__(
+        self, path: str | Path, info: VideoInfo, size: tuple[int, int] | None = None, max_frames: int | None = None
+    ) -> None:
+        self.path, self.info, self.size, self.max_frames = Path(path), info, size, max_frames
+        self.count = 0
+        self._gen = self._frames()
+
+    def _command(self) -> list[str]:
+        info = self.info
+        out_params = ["-map", "0:V:0"]
+        filters = []
+        if info.variable_fps:
+            # From the stream's first frame, not the file's start, so no copies are made up.
+            filters.append("setpts=PTS-STARTPTS")
+            out_params += ["-fps_mode", "cfr", "-r", f"{info.fps.numerator}/{info.fps.denominator}"]
+        else:
+            out_params += ["-fps_mode", "passthrough"]
+        if self.size:
+            filters.append(f"scale={self.size[0]}:{self.size[1]}:flags=area")
+        if filters:
+            out_params += ["-vf", ",".join(filters)]
+        return out_params
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        import imageio_ffmpeg
+
+        w, h = self.size or (self.info.width, self.info.height)
+        # One decoder thread: decoding is cheap, and the cores belong to the models.
+        gen = imageio_ffmpeg.read_frames(
+            str(self.path), pix_fmt="rgb24", input_params=["-threads", "1"], output_params=self._command()
+        )
+        try:
+            next(gen)  # metadata
+            for raw in gen:
+                if self.max_frames is not None and self.count >= self.max_frames:
+                    raise LimitError(
+                        f"The video has more than {self.max_frames} frames, longer than the limit of "
+                        f"{self.max_frames / float(self.info.fps):.0f} s at {float(self.info.fps):.3g} fps "
+                        "(ANIMEFY_MAX_VIDEO_SECONDS). Trim it or raise the limit."
+                    )
+                self.count += 1
+                yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+        finally:
+            gen.close()
+
+    def __iter__(self) -> FrameReader:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def warning(self) -> str | None:
+        """truncation_warning for what has been read (call after the last frame)."""
+        return truncation_warning(self.count, self.info)
+
+
+def read_frames(
+    path: str | Path, info: VideoInfo, size: tuple[int, int] | None = None, max_frames: int | None = None
+) -> FrameReader:
+    """Iterate over the frames of `path` (see FrameReader); pass
+    max_frames=info.frame_limit(settings) to stop a stream longer than the limit."""
+    return FrameReader(path, info, size, max_frames)
+
+
+OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mp4", ".mkv": "mp4", ".webm": "webm", ".zip": "png-zip"}
+TRANSPARENT_FORMATS = ("webm", "png-zip")
+
+
+def check_output_format(path: str | Path, transparent: bool, transparent_format: str | None = None) -> str:
+    """The output kind for `path` ('mp4', 'webm' or 'png-zip'), or InputError before any work
+    is done: a transparent background needs .webm (VP9 with alpha) or .zip (RGBA PNGs); any
+    other background is written as H.264 in .mp4 (or .mov/.mkv). `transparent_format`, when
+    given, must agree with the suffix."""
+    suffix = Path(path).suffix.lower()
+    kind = OUTPUT_FORMATS.get(suffix)
+    if transparent_format is not None and transparent_format not in TRANSPARENT_FORMATS:
+        raise InputError(f"transparent_format must be 'webm' or 'png-zip', not {transparent_format!r}.")
+    if transparent:
+        if kind not in TRANSPARENT_FORMATS:
+            raise InputError(
+                f"A transparent background needs a .webm (video with alpha) or .zip (PNG frames) output; "
+                f"{suffix or 'a name without a suffix'} cannot keep transparency. Rename the output, or keep the "
+                "background."
+            )
+        if transparent_format is not None and transparent_format != kind:
+            want = ".webm" if transparent_format == "webm" else ".zip"
+            raise InputError(f"transparent_format {transparent_format!r} writes a {want} file; the output is {suffix}.")
+        return kind
+    if kind != "mp4":
+        hint = " (.webm and .zip are for a transparent background)" if kind else ""
+        raise InputError(
+            f"Video output must be .mp4, .mov or .mkv{hint}; got {suffix or 'a name without a suffix'}. "
+            "Rename the output."
+        )
+    return kind
+
+
+def even_size_message(width: int, height: int) -> str | None:
+    """What the H.264 writer tells the user when it pads an odd size to an even one."""
+    if width % 2 == 0 and height % 2 == 0:
+        return None
+    edges = " and ".join(e for e, odd in (("column", width % 2), ("row", height % 2)) if odd)
+    verb = "were" if width % 2 and height % 2 else "was"
+    return (
+        f"The video is {width}x{height}; H.264 needs even sizes, so the last {edges} {verb} repeated "
+        f"(written as {width + width % 2}x{height + height % 2})."
     )
-    try:
-        next(gen)  # metadata
-        for raw in gen:
-            yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
-    finally:
-        gen.close()
 
 
 def encode_command(
@@ -159,33 +398,52 @@ def encode_command(
     alpha: bool = False,
     crf: int = 18,
     threads: int = 1,
+    sar: Fraction = Fraction(1),
+    start: float = 0.0,
 ) -> list[str]:
     """ffmpeg arguments that read raw RGB(A) frames on stdin and write H.264/yuv420p MP4 (or
-    VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one."""
+    VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one.
+
+    Frames keep their count (no duplicates), pixel aspect `sar` is recorded, and with audio
+    the video starts `start` seconds in, as in the source, so the two stay in sync. H.264
+    needs even sizes: VideoWriter feeds it frames with the last column/row repeated."""
     rate = f"{fps.numerator}/{fps.denominator}"
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgba" if alpha else "rgb24", "-s", f"{width}x{height}",
-           "-framerate", rate, "-i", "pipe:0"]  # fmt: skip
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    if audio_from is not None and start > 0:
+        cmd += ["-itsoffset", f"{start:.6f}"]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgba" if alpha else "rgb24", "-s", f"{width}x{height}",
+            "-framerate", rate, "-i", "pipe:0"]  # fmt: skip
     if audio_from is not None:
         cmd += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0?"]
+    if sar != 1:  # (setsar would round the ratio to terms under 100 without max=)
+        cmd += ["-vf", f"setsar={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}"]
     if alpha:
         cmd += ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "30", "-auto-alt-ref", "0",
                 "-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8", "-threads", str(threads)]  # fmt: skip
         audio_codec = ["-c:a", "libopus", "-b:a", "128k"]
     else:
-        cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
-                "-threads", str(threads),
-                "-pix_fmt", "yuv420p", "-movflags", "+faststart"]  # fmt: skip
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 needs an even size, not {width}x{height}: VideoWriter pads the frames")
+        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", str(threads),
+                "-pix_fmt", "yuv420p"]  # fmt: skip
+        if out.suffix.lower() in (".mp4", ".mov"):
+            cmd += ["-movflags", "+faststart"]
         audio_codec = ["-c:a", "aac", "-b:a", "160k"]
     if audio_from is not None:
         cmd += audio_codec
-    cmd += ["-r", rate, str(out)]
+    # Passthrough: the frames come stamped at exactly `rate` (-framerate above); ffmpeg must
+    # neither drop nor duplicate any (CFR would fill the first `start` seconds with copies).
+    cmd += ["-fps_mode", "passthrough", str(out)]
     return cmd
 
 
 class VideoWriter:
     """Streams frames into ffmpeg; writes to a temporary name and renames on success, so a
-    failed run never leaves (or overwrites with) a broken file."""
+    failed run never leaves (or overwrites with) a broken file.
+
+    `sar` (pixel aspect) and `start` (video start offset) come from the source's VideoInfo;
+    left as None they are read from `audio_from` (the source) when it is given. `messages`
+    holds what the user should be told (an odd size padded)."""
 
     def __init__(
         self,
@@ -195,18 +453,35 @@ class VideoWriter:
         fps: Fraction,
         audio_from: Path | None = None,
         alpha: bool = False,
+        sar: Fraction | None = None,
+        start: float | None = None,
     ) -> None:
         self.out = Path(out)
         self.tmp = self.out.with_name(f".{self.out.stem}.part{self.out.suffix}")
         self.alpha, self.shape = alpha, (height, width, 4 if alpha else 3)
+        # H.264 in 4:2:0 needs even sizes: repeat the last column/row (a black one would show).
+        self.pad = (0, 0) if alpha else (height % 2, width % 2)
+        if audio_from is not None and (sar is None or start is None):
+            try:
+                source = probe(audio_from)
+                sar = source.sar if sar is None else sar
+                start = source.start_offset if start is None else start
+            except InputError:
+                pass
+        self.messages: list[str] = []
+        if not alpha and (message := even_size_message(width, height)):
+            self.messages.append(message)
         self.log = tempfile.TemporaryFile()
-        cmd = encode_command(self.tmp, width, height, fps, audio_from, alpha)
+        cmd = encode_command(self.tmp, width + self.pad[1], height + self.pad[0], fps, audio_from, alpha,
+                             sar=sar or Fraction(1), start=start or 0.0)  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != self.shape or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame.shape} {frame.dtype} does not match writer {self.shape} uint8")
+        if any(self.pad):
+            frame = np.pad(frame, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         try:
             self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError as exc:

@@ -22,7 +22,7 @@ from animefy.image.pipeline import Renderer
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
-from animefy.video.io import VideoInfo, VideoWriter, check_limits, probe, read_frames
+from animefy.video.io import VideoInfo, VideoWriter, check_limits, check_output_format, probe, read_frames
 from animefy.video.temporal import TemporalOptions, TemporalReport, TemporalSupervisor
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,18 @@ def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int
 class Decoder:
     """Decodes on its own thread into a small queue; iterate to get frames in order."""
 
-    def __init__(self, path: Path, info: VideoInfo, size: tuple[int, int] | None, depth: int) -> None:
+    def __init__(self, path: Path, info: VideoInfo, size: tuple[int, int] | None, depth: int, max_frames: int) -> None:
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
         self.count = 0
         self.shape = (size[1], size[0]) if size else (info.height, info.width)
-        self.thread = threading.Thread(target=self._run, args=(path, info, size), daemon=True, name="animefy-decode")
+        self.reader = read_frames(path, info, size, max_frames=max_frames)  # stops past the length limit
+        self.thread = threading.Thread(target=self._run, daemon=True, name="animefy-decode")
         self.thread.start()
 
-    def _run(self, path: Path, info: VideoInfo, size: tuple[int, int] | None) -> None:
+    def _run(self) -> None:
         try:
-            for frame in read_frames(path, info, size):
+            for frame in self.reader:
                 while not self.stop.is_set():
                     try:
                         self.q.put(frame, timeout=0.2)
@@ -196,10 +197,11 @@ def _alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _open_writer(out: Path, info: VideoInfo, w: int, h: int, transparent: bool, fmt: str, src: Path):  # noqa: ANN202
-    if transparent and fmt == "png-zip":
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path):  # noqa: ANN202
+    if kind == "png-zip":
         return PngZipWriter(out, info.fps)
-    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio else None, alpha=transparent)
+    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio else None, alpha=kind == "webm",
+                       sar=info.sar, start=info.start_offset)  # fmt: skip
 
 
 def stylize_video(
@@ -220,17 +222,16 @@ def stylize_video(
     options = options or VideoRequest()
     if isinstance(options, VideoRequest):
         temporal = temporal or options.temporal()
-        transparent_format = transparent_format or options.transparent_format
+        if transparent_format is None and "transparent_format" in options.model_fields_set:
+            transparent_format = options.transparent_format
     temporal = temporal or TemporalOptions()
-    transparent_format = transparent_format or "webm"
-    if transparent_format not in ("webm", "png-zip"):
-        raise InputError("transparent_format must be 'webm' or 'png-zip'.")
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1 (got {batch_size}).")
     src, out = Path(src), Path(out)
     if out.exists() and out.resolve() == src.resolve():
         raise InputError("The output path is the input video; choose another name so the original is kept.")
-    info = probe(src)
+    kind = check_output_format(out, options.background == "transparent", transparent_format)
+    info = probe(src, settings)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
     if info.variable_fps:
@@ -239,9 +240,10 @@ def stylize_video(
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)
     supervisor = TemporalSupervisor(temporal)
-    decoder = Decoder(src, info, size, 2 * batch_size)
-    encoder = Encoder(_open_writer(out, info, w, h, renderer.options.transparent, transparent_format, src),
-                      2 * batch_size)  # fmt: skip
+    decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings))
+    writer = _open_writer(out, info, w, h, kind, src)
+    messages += getattr(writer, "messages", [])
+    encoder = Encoder(writer, 2 * batch_size)
     counts: list[int] = []  # output frames each supervised drawing stands for, oldest first
 
     def emit(ready: list[np.ndarray]) -> None:
@@ -268,6 +270,8 @@ def stylize_video(
         emit(ready)
         if decoder.count == 0:
             raise InputError("The video has no frames that can be decoded.")
+        if warning := decoder.reader.warning():
+            messages.append(warning)
         with timings.stage("wait for encode"):
             path = encoder.close()
     except BaseException:
