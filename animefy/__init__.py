@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "stylize_image", "StyleOptions", "stylize_video"]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy imports keep `--version` and CLI start-up light
+def __getattr__(name: str):
     if name in ("stylize_image", "StyleOptions"):
         from animefy.image import pipeline
 

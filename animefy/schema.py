@@ -32,7 +32,7 @@ Hold = Annotated[int, Field(ge=1, le=3)]  # 1, 2 or 3 (an int, so "2" from a for
 TransparentFormat = Literal["webm", "png-zip"]
 
 
-def _f(default: Any, help: str, *, short: str = "", ui: str = "", choices: tuple = (), **kw: Any) -> Any:  # noqa: A002
+def _f(default: Any, help: str, *, short: str = "", ui: str = "", choices: tuple = (), **kw: Any) -> Any:
     """A schema field; `short` is its CLI short flag, `ui` the Gradio group it sits in
     ("main", "advanced", or "" for fields the UI does not show), `choices` the values of a
     number field that takes only a few."""
@@ -112,7 +112,7 @@ class VideoRequest(ImageRequest):
     transparent_format: TransparentFormat = _f("webm", "with background=transparent: WebM with alpha or a zip of PNGs",
                                                ui="advanced")  # fmt: skip
 
-    def temporal(self):  # noqa: ANN201 - TemporalOptions (imported lazily: video needs cv2 flow)
+    def temporal(self):
         from animefy.video.temporal import TemporalOptions
 
         return TemporalOptions(deflicker=self.strength > 0, strength=self.strength,

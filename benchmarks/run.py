@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 PERSON, BACKGROUND = "shinkai_v3", "hayao_v3"
 
 
-def _median_time(fn, repeats: int = 3) -> float:  # noqa: ANN001
+def _median_time(fn, repeats: int = 3) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):

@@ -17,18 +17,25 @@ from tiny_models import affine_stylizer, red_is_person_rvm, write_catalog  # noq
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No test sees the developer's model folders, caches or the network."""
-    for name in (
-        "ANIMEFY_MODELS_DIR",
-        "ANIMEFY_CATALOG",
-        "ANIMEFY_HUB_CACHE",
-        "ANIMEFY_MAX_SIDE",
-        "ANIMEFY_MAX_PIXELS",
-        "ANIMEFY_MIN_SIDE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    """No test sees the developer's settings, model folders, caches or the network, nor the
+    models another test loaded."""
+    import os
+
+    from animefy.models import registry
+
+    for name in list(os.environ):
+        if (name.startswith("ANIMEFY_") and not name.startswith("ANIMEFY_TEST_")) or name in (
+            "HF_ENDPOINT",
+            "MODELSCOPE_DOMAIN",
+            "SPACES_ZERO_GPU",
+        ):
+            monkeypatch.delenv(name)
     monkeypatch.setenv("ANIMEFY_OFFLINE", "1")
+    monkeypatch.setenv("ANIMEFY_CACHE_DIR", str(tmp_path / "animefy_cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    registry.clear()
+    yield
+    registry.clear()
 
 
 @pytest.fixture
@@ -148,3 +155,31 @@ def app_server(tmp_path_factory):
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def model_calls(monkeypatch):
+    """Counts the frames every stylizer is called on: {style name: [frames per call, ...]}.
+    Wraps the models the pipeline loads through the registry, whatever their engine."""
+    import animefy.image.pipeline as pipeline
+
+    calls: dict[str, list[int]] = {}
+    real_load = pipeline.load
+
+    class Counting:
+        def __init__(self, name, model):
+            self.name, self.model, self.caps = name, model, model.caps
+
+        def __getattr__(self, attr):
+            return getattr(self.model, attr)
+
+        def __call__(self, frames, *args, **kw):
+            calls.setdefault(self.name, []).append(1 if frames.ndim == 3 else len(frames))
+            return self.model(frames, *args, **kw)
+
+    def load(name, role, *args, **kw):
+        model = real_load(name, role, *args, **kw)
+        return Counting(name, model) if role == "stylize" else model
+
+    monkeypatch.setattr(pipeline, "load", load)
+    return calls

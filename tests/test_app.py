@@ -197,7 +197,7 @@ def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):
     base = app_server[0] + "/api/v1"
     data = photo.read_bytes()
 
-    def one(_):  # noqa: ANN001, ANN202
+    def one(_):
         return httpx.post(
             base + "/image", files={"file": data}, data={"person_style": "invert"}, timeout=300
         ).status_code

@@ -144,7 +144,7 @@ def test_modelscope_source_uses_the_repo_file_list(tf, tmp_path, monkeypatch):
     (served / "README.md").write_text("not needed")
     calls = []
 
-    def snapshot_download(model_id, allow_patterns=None, local_files_only=False, **kw):  # noqa: ANN001, ANN202
+    def snapshot_download(model_id, allow_patterns=None, local_files_only=False, **kw):
         calls.append((model_id, tuple(allow_patterns), local_files_only))
         if local_files_only:
             raise FileNotFoundError("not cached")
@@ -209,7 +209,7 @@ def test_unconvertible_graph_falls_back_to_tensorflow_with_a_warning(tf, tmp_pat
 
     folder = _dctnet_folder(tf, tmp_path / "dctnet_anime")
 
-    def refuse(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def refuse(*a, **k):
         raise ValueError("unsupported op")
 
     monkeypatch.setattr(tf2onnx.convert, "from_graph_def", refuse)

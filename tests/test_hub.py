@@ -144,7 +144,7 @@ class _HubHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("X-Repo-Commit", "b" * 40)
         self.end_headers()
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         path = self._file()
         self.hits.append(("HEAD", self.path))
         if path is None:
@@ -154,7 +154,7 @@ class _HubHandler(http.server.BaseHTTPRequestHandler):
             return
         self._headers(path)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = self._file()
         self.hits.append(("GET", self.path))
         if path is None:

@@ -52,7 +52,9 @@ def test_size_multiple_pads_and_crops_back(tmp_path):
     out = gen(img)
     assert out.shape == img.shape
     assert np.abs(out.astype(int) - img).max() <= 1
-    with pytest.raises(Exception):  # noqa: B017 - proves the tiny model enforces the rule
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="multiple of block_size"):  # the tiny model enforces the rule
         _gen(path, size_multiple=1)(img)
 
 

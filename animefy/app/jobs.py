@@ -106,7 +106,7 @@ class VideoJobs:
             except AnimefyError as exc:
                 log.info("video job %s failed: %s", job.id, exc)
                 job.error, job.status = {"code": exc.code, "message": str(exc)}, "failed"
-            except Exception:  # noqa: BLE001 - logged with its traceback; the client gets a plain message
+            except Exception:
                 log.exception("video job %s failed", job.id)
                 job.error = {"code": "internal_error", "message": "The job failed on the server; try again later."}
                 job.status = "failed"

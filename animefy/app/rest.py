@@ -102,14 +102,14 @@ class BodyLimit:
     """ASGI middleware: refuse a body over `limit` bytes from its Content-Length before
     reading it, and stop reading a body without one (chunked) as soon as it passes the limit."""
 
-    def __init__(self, app, limit: int) -> None:  # noqa: ANN001
+    def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
 
     def _refuse(self) -> JSONResponse:
         mb = self.limit >> 20
         return _error(413, LimitError.code, f"The upload is larger than {mb} MB (ANIMEFY_MAX_UPLOAD_MB).")
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
@@ -117,7 +117,7 @@ class BodyLimit:
             return await self._refuse()(scope, receive, send)
         seen, started = 0, False
 
-        async def limited_receive():  # noqa: ANN202
+        async def limited_receive():
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -126,7 +126,7 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        async def tracked_send(message) -> None:  # noqa: ANN001
+        async def tracked_send(message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -161,11 +161,20 @@ async def _save_upload(upload: UploadFile, settings: Settings, default_suffix: s
     return path
 
 
-def _check_fields(form, model: type[ImageRequest]) -> None:  # noqa: ANN001 - starlette FormData
+def _check_fields(form, model: type[ImageRequest]) -> None:
     """Unknown form fields are refused (a typo must not be silently ignored)."""
     unknown = sorted(k for k, v in form.multi_items() if not hasattr(v, "read") and k not in model.model_fields)
     if unknown:
         raise InputError(f"Unknown field(s) {', '.join(unknown)}; known: {', '.join(model.model_fields)}.")
+
+
+def form_fields(spec: dict, schema: dict) -> dict:
+    """A request body's fields from the OpenAPI spec, with `allOf` references resolved."""
+    props = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        ref = part.get("$ref", "").rsplit("/", 1)[-1]
+        props = {**form_fields(spec, spec["components"]["schemas"].get(ref, {})), **props}
+    return props
 
 
 def _docs_page(spec: dict) -> str:
@@ -184,7 +193,7 @@ def _docs_page(spec: dict) -> str:
             f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(v.get('default', '')))}</td>"
             f"<td>{html.escape(', '.join(map(str, v.get('enum', []))))}</td>"
             f"<td>{html.escape(v.get('description', ''))}</td></tr>"
-            for k, v in schema.get("properties", {}).items()
+            for k, v in form_fields(spec, schema).items()
         )
         forms.append(f"<h3>{html.escape(name)}</h3><table><tr><th>field</th><th>default</th><th>choices</th>"
                      f"<th>meaning</th></tr>{props}</table>")  # fmt: skip
@@ -196,15 +205,8 @@ def _docs_page(spec: dict) -> str:
             f"{''.join(forms)}")  # fmt: skip
 
 
-def create_rest_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
-    app = FastAPI(title="animefy REST API", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json",
-                  description="Photos and videos of people into anime, for mobile and other HTTP clients.")  # fmt: skip
-    limiter = RateLimiter(settings.rate_limit_per_minute)
-    image_slot = asyncio.Semaphore(1)  # photos wait their turn instead of failing
-    jobs = VideoJobs(settings)
-    render = gpu(duration=60)(render_image)
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure as the documented JSON shape; unexpected ones logged with their traceback."""
 
     @app.exception_handler(AnimefyError)
     async def _animefy_error(_request: Request, exc: AnimefyError) -> JSONResponse:
@@ -225,8 +227,12 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
         log.error("REST request failed", exc_info=exc)
         return _error(500, "internal_error", "The server failed on this request; try again later.")
 
+
+def _add_limits(app: FastAPI, settings: Settings) -> None:
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+
     @app.middleware("http")
-    async def _rate_limit(request: Request, call_next):  # noqa: ANN001, ANN202
+    async def _rate_limit(request: Request, call_next):
         if request.method == "POST":
             wait = limiter.retry_after(client_address(request, settings.trusted_proxies))
             if wait:
@@ -236,6 +242,8 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=(settings.max_upload_mb << 20) + (1 << 20))  # + room for the form fields
 
+
+def _add_info_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/health", summary="Liveness and version")
     def health() -> dict:
         return {"status": "ok", "version": __version__}
@@ -255,6 +263,11 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
              "commercial": s.commercial, "available": availability(s, settings) != "missing"}
             for n, s in catalog.models.items() if s.role == "stylize"
         ]}  # fmt: skip
+
+
+def _add_image_route(app: FastAPI, settings: Settings) -> None:
+    image_slot = asyncio.Semaphore(1)  # photos wait their turn instead of failing
+    render = gpu(duration=60)(render_image)
 
     @app.post("/image", response_class=Response, responses={200: {"content": {"image/png": {}}}},
               summary="Stylize a photo; returns a PNG (RGBA when background=transparent)")  # fmt: skip
@@ -277,9 +290,14 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
             Path(png).unlink(missing_ok=True)
         finally:
             storage.remove(photo, picture)
-        headers = {"X-Animefy-Messages": " | ".join(messages)[:1000].encode("ascii", "replace").decode()} if messages \
-            else {}  # fmt: skip
-        return Response(data, media_type="image/png", headers=headers)
+        text = " | ".join(messages)[:1000].encode("ascii", "replace").decode()
+        return Response(data, media_type="image/png", headers={"X-Animefy-Messages": text} if messages else {})
+
+
+def _add_video_routes(app: FastAPI, settings: Settings) -> None:
+    from animefy.app.service import check_video
+
+    jobs = VideoJobs(settings)
 
     @app.post("/video", status_code=202, summary="Queue a clip; poll the returned status_url")
     async def video(
@@ -295,8 +313,6 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
             clip = await _save_upload(file, settings, ".mp4")
             picture = await _save_upload(background_image, settings, ".png") if background_image else None
             # Everything that can fail before the first frame is checked now, not in the queue.
-            from animefy.app.service import check_video
-
             total = await run_in_threadpool(check_video, str(clip), plain, settings, picture is not None)
             job = jobs.submit(clip, plain, picture, total)
         except BaseException:
@@ -321,4 +337,15 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
         media = {".mp4": "video/mp4", ".webm": "video/webm", ".zip": "application/zip"}[Path(job.result).suffix]
         return FileResponse(job.result, media_type=media, filename=f"animefy{Path(job.result).suffix}")
 
+
+def create_rest_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="animefy REST API", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="Photos and videos of people into anime, for mobile and other HTTP clients.")  # fmt: skip
+    _add_error_handlers(app)
+    _add_limits(app, settings)
+    _add_info_routes(app, settings)
+    _add_image_route(app, settings)
+    _add_video_routes(app, settings)
     return app

@@ -21,7 +21,7 @@ try:  # On a ZeroGPU Space, `spaces` is installed and must be imported before CU
     gpu = spaces.GPU
 except ImportError:  # anywhere else the decorator does nothing and the app runs on CPU
 
-    def gpu(fn=None, **_kw):  # noqa: ANN001, ANN202
+    def gpu(fn=None, **_kw):
         return fn if fn is not None else (lambda f: f)
 
 
@@ -51,7 +51,7 @@ def render_video(
     settings: Settings,
     picture: str | None = None,
     progress: Callable[[int, int], None] | None = None,
-):  # noqa: ANN201 - VideoResult
+):
     """Stylize the clip at `video` into a new file (.mp4, or .webm/.zip when transparent)."""
     from animefy.image.io import load_image
     from animefy.video.pipeline import stylize_video

@@ -70,7 +70,7 @@ def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: C
     """A Gradio handler whose parameters are the `media` inputs, then the schema fields `names`
     with the schema's defaults, then an optional picture: gradio_client sees the schema's names."""
 
-    def handler(*values):  # noqa: ANN002, ANN202
+    def handler(*values):
         progress = values[-1] if values and isinstance(values[-1], gr.Progress) else None
         values = values[:-1] if progress is not None else values
         inputs, fields, extra = values[: len(media)], values[len(media) : len(media) + len(names)], values[
@@ -83,7 +83,7 @@ def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: C
             log.info("request refused: %s", exc)
             raise gr.Error(str(exc)) from None
 
-    P = inspect.Parameter  # noqa: N806
+    P = inspect.Parameter
     params = [P(m, P.POSITIONAL_OR_KEYWORD, annotation=str) for m in media]
     params += [P(n, P.POSITIONAL_OR_KEYWORD, default=field_info(cls, n)["default"]) for n in names]
     params += [P("picture", P.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None)]
@@ -95,7 +95,7 @@ def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: C
 
 def _image_runner(settings: Settings) -> Callable:
     @gpu(duration=60)
-    def run(image: str, request: ImageRequest, picture: str | None = None, progress=None) -> str:  # noqa: ANN001
+    def run(image: str, request: ImageRequest, picture: str | None = None, progress=None) -> str:
         if progress is not None:
             progress(0.1, desc="matting, faces and stylizing")
         png, messages = render_image(image, request, picture, settings)
@@ -108,7 +108,7 @@ def _image_runner(settings: Settings) -> Callable:
 
 def _video_runner(settings: Settings) -> Callable:
     @gpu(duration=video_seconds)
-    def run(video: str, request: VideoRequest, picture: str | None = None, progress=None) -> str:  # noqa: ANN001
+    def run(video: str, request: VideoRequest, picture: str | None = None, progress=None) -> str:
         def report(done: int, total: int) -> None:
             if progress is not None:
                 progress((done, total), desc="frames", unit="frames")
@@ -149,7 +149,7 @@ def control(
     return gr.Textbox(f["default"], label=label, **kw)
 
 
-def _controls(cls: type[ImageRequest], names: list[str], styles, default: str, prefix: str) -> list[gr.Component]:  # noqa: ANN001
+def _controls(cls: type[ImageRequest], names: list[str], styles, default: str, prefix: str) -> list[gr.Component]:
     main = [n for n in names if field_info(cls, n)["ui"] == "main"]
     advanced = [n for n in names if field_info(cls, n)["ui"] == "advanced"]
     made = {}

@@ -5,6 +5,7 @@ caller's file or array is never modified."""
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from animefy.errors import InputError, LimitError
 from animefy.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ def load_image(source: str | Path | bytes | np.ndarray | Image.Image, settings: 
         messages.append(
             f"The image was {w}x{h}; it was downscaled to {size[0]}x{size[1]} (limit ANIMEFY_MAX_SIDE={settings.max_side})."
         )
+    for message in messages:
+        log.info(message)
     return LoadedImage(rgb, alpha, tuple(messages))
 
 

@@ -47,7 +47,7 @@ class Layers:
     scene: np.ndarray | None = None
 
 
-def _face_box(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:  # noqa: ANN001
+def _face_box(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     x, y, w, h = face.box
     cx, cy, half = x + w / 2, y + h * 0.45, 1.05 * max(w, h)
     return (

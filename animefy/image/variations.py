@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from animefy.errors import InputError
-from animefy.schema import VARIATIONS  # noqa: E402 - the schema owns the list
+from animefy.schema import VARIATIONS
 
 
 def _hsv(rgb: np.ndarray) -> np.ndarray:

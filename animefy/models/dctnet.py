@@ -91,7 +91,7 @@ class ConversionError(AnimefyError):
     """tf2onnx could not convert a graph (TensorFlow itself is installed)."""
 
 
-def read_graph_def(pb: Path, model: str | None = None):  # noqa: ANN201 - tf.compat.v1.GraphDef
+def read_graph_def(pb: Path, model: str | None = None):
     """The frozen graph in `pb`; ModelLoadError (naming the file, not its folder) when the
     file is not a readable graph."""
     import tensorflow as tf
@@ -99,7 +99,7 @@ def read_graph_def(pb: Path, model: str | None = None):  # noqa: ANN201 - tf.com
     graph_def = tf.compat.v1.GraphDef()
     try:
         graph_def.ParseFromString(pb.read_bytes())
-    except Exception as exc:  # noqa: BLE001 - protobuf DecodeError, RuntimeWarning, OSError...
+    except Exception as exc:
         log.warning("cannot read DCT-Net graph %s: %s", pb, exc)
         raise ModelLoadError(pb.name, model) from exc
     if not graph_def.node:
@@ -128,7 +128,7 @@ def convert_frozen_graph(pb: Path, out_dir: Path, model: str | None = None) -> P
     try:
         tf2onnx.convert.from_graph_def(graph_def, input_names=[INPUT], output_names=[OUTPUT], opset=17,
                                        output_path=str(tmp))  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - any converter failure gets one plain message
+    except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise ConversionError(f"The DCT-Net graph {pb.name} could not be converted to ONNX ({exc}).") from exc
     tmp.replace(target)
@@ -147,7 +147,7 @@ class TfGraphGenerator:
         with graph.as_default():
             try:
                 tf.compat.v1.import_graph_def(graph_def, name="")
-            except Exception as exc:  # noqa: BLE001 - TensorFlow raises ValueError, InvalidArgumentError...
+            except Exception as exc:
                 log.warning("cannot import DCT-Net graph %s: %s", pb, exc)
                 raise ModelLoadError(pb.name, model) from exc
         self.session = tf.compat.v1.Session(graph=graph)
@@ -164,12 +164,13 @@ class TfGraphGenerator:
         return out[0] if frames.ndim == 3 else np.stack(out)
 
 
-def load_graph(spec: ModelSpec, pb: Path, multiple: int, settings: Settings):  # noqa: ANN201
+def load_graph(spec: ModelSpec, pb: Path, multiple: int, settings: Settings):
     """ONNX Runtime on the converted graph; TensorFlow only if conversion fails (with a warning)."""
     try:
         onnx_path = convert_frozen_graph(pb, converted_dir(settings), spec.name)
         return OnnxGenerator(_spec(f"{spec.name}:{pb.stem}", multiple), onnx_path, settings)
     except ConversionError as exc:
+        log.warning("%s Running it with TensorFlow instead (slower).", exc)
         warnings.warn(f"{exc} Running it with TensorFlow instead (slower).", stacklevel=2)
         return TfGraphGenerator(pb, multiple, spec.name)
 

@@ -92,7 +92,7 @@ def _hf_endpoint(settings: Settings) -> str:
     return settings.hf_endpoint or constants.ENDPOINT
 
 
-def _from_hf(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+def _from_hf(_spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
     from huggingface_hub import hf_hub_download
 
     if not local_only and not endpoint_reachable(_hf_endpoint(settings)):
@@ -150,7 +150,7 @@ def _from_modelscope_folder(spec: ModelSpec, src: Source, settings: Settings, lo
     return folder
 
 
-def _from_modelscope(spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
+def _from_modelscope(_spec: ModelSpec, src: Source, settings: Settings, local_only: bool) -> Path:
     try:
         from modelscope.hub.file_download import model_file_download
     except ImportError as exc:

@@ -76,13 +76,13 @@ def _matter(spec: ModelSpec, path: Path | None, settings: Settings) -> Any:
     return cls(spec, path, settings)
 
 
-def _face_detector(spec: ModelSpec, path: Path | None, settings: Settings) -> Any:
+def _face_detector(spec: ModelSpec, path: Path | None, _settings: Settings) -> Any:
     from animefy.image.faces import YunetDetector
 
     return YunetDetector(path, model=spec.name)
 
 
-def _upscaler(spec: ModelSpec, path: Path | None, settings: Settings) -> Any:
+def _upscaler(_spec: ModelSpec, path: Path | None, settings: Settings) -> Any:
     from animefy.models.upscale import SpandrelUpscaler
 
     return SpandrelUpscaler(path, settings)
@@ -125,7 +125,8 @@ def _cached(key: tuple, make: Callable[[], Any]) -> Any:
         with _cache_lock:
             _cache[key] = model
             while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+                old, _ = _cache.popitem(last=False)
+                log.info("model cache full: unloaded %s", old[0].name)
         return model
 
 

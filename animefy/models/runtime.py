@@ -39,7 +39,7 @@ def providers(settings: Settings) -> tuple[str, ...]:
     return (*chosen, "CPUExecutionProvider")
 
 
-def session(path: Path | str, settings: Settings, model: str | None = None):  # noqa: ANN201 - ort.InferenceSession
+def session(path: Path | str, settings: Settings, model: str | None = None):
     """A cached InferenceSession for `path`; created on first use, shared afterwards.
 
     A file ONNX Runtime cannot load raises ModelLoadError naming the file (not its folder);
@@ -59,7 +59,7 @@ def session(path: Path | str, settings: Settings, model: str | None = None):  # 
             opts.log_severity_level = 3
             try:
                 sess = ort.InferenceSession(str(path), sess_options=opts, providers=list(chosen))
-            except Exception as exc:  # noqa: BLE001 - ORT raises several types for a bad file
+            except Exception as exc:
                 log.warning("cannot load model %s: %s", path, exc)
                 raise ModelLoadError(Path(path).name, model) from exc
             _sessions[key] = sess

@@ -120,7 +120,7 @@ class Encoder:
     `count` times; `close()` finishes the file; `abort()` removes everything half-written.
     A writer failure is raised in the caller's thread at the next put or at close."""
 
-    def __init__(self, writer, depth: int) -> None:  # noqa: ANN001 - VideoWriter | PngZipWriter
+    def __init__(self, writer, depth: int) -> None:
         self.writer, self.frames = writer, 0
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -197,11 +197,27 @@ def _alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path):  # noqa: ANN202
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path):
     if kind == "png-zip":
         return PngZipWriter(out, info.fps)
     return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio else None, alpha=kind == "webm",
                        sar=info.sar, start=info.start_offset)  # fmt: skip
+
+
+def _check_call(
+    src: Path, out: Path, options: ImageRequest, temporal: TemporalOptions | None, fmt: str | None, batch_size: int
+) -> tuple[TemporalOptions, str]:
+    """The temporal options and output kind for a call, or InputError before any work. A
+    VideoRequest carries its own temporal options and transparent format."""
+    if isinstance(options, VideoRequest):
+        temporal = temporal or options.temporal()
+        if fmt is None and "transparent_format" in options.model_fields_set:
+            fmt = options.transparent_format
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1 (got {batch_size}).")
+    if out.exists() and out.resolve() == src.resolve():
+        raise InputError("The output path is the input video; choose another name so the original is kept.")
+    return temporal or TemporalOptions(), check_output_format(out, options.background == "transparent", fmt)
 
 
 def stylize_video(
@@ -220,22 +236,15 @@ def stylize_video(
     `options` may be a VideoRequest, which then also gives the temporal options and format."""
     settings = settings or Settings.from_env()
     options = options or VideoRequest()
-    if isinstance(options, VideoRequest):
-        temporal = temporal or options.temporal()
-        if transparent_format is None and "transparent_format" in options.model_fields_set:
-            transparent_format = options.transparent_format
-    temporal = temporal or TemporalOptions()
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1 (got {batch_size}).")
     src, out = Path(src), Path(out)
-    if out.exists() and out.resolve() == src.resolve():
-        raise InputError("The output path is the input video; choose another name so the original is kept.")
-    kind = check_output_format(out, options.background == "transparent", transparent_format)
+    temporal, kind = _check_call(src, out, options, temporal, transparent_format, batch_size)
     info = probe(src, settings)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
     if info.variable_fps:
         messages.append(f"Variable frame rate: converted to a constant {float(info.fps):.3f} fps.")
+    for message in messages:
+        log.warning("%s: %s", src.name, message)
     w, h = size or (info.width, info.height)
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)

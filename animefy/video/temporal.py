@@ -230,7 +230,7 @@ class TemporalSupervisor:
         return out
 
 
-def supervise(inputs, outputs, masks=None, options: TemporalOptions | None = None):  # noqa: ANN001, ANN201
+def supervise(inputs, outputs, masks=None, options: TemporalOptions | None = None):
     """Convenience for whole sequences (tests, benchmarks): returns (frames, report). With
     options.hold > 1 the inputs are the drawings, each standing for `hold` frames."""
     sup = TemporalSupervisor(options)
