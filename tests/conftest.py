@@ -122,7 +122,8 @@ def app_server(tmp_path_factory):
         "PYTHONPATH": str(ROOT),
         "GRADIO_SERVER_PORT": str(port),
         "ANIMEFY_OFFLINE": "1",
-        "ANIMEFY_OUTPUT_DIR": str(root / "out"),
+        # Outside the temp folder on purpose: Gradio must be allowed to serve results from there.
+        "ANIMEFY_OUTPUT_DIR": str(ROOT / "artifacts" / f"app_out_{os.getpid()}"),
         "ANIMEFY_MAX_UPLOAD_MB": "2",
         "ANIMEFY_RATE_LIMIT": "1000",
         "GRADIO_ANALYTICS_ENABLED": "False",

@@ -11,7 +11,7 @@
 The form fields are the request schema's (animefy/schema.py). Errors are JSON:
 {"error": {"code": "...", "message": "..."}} with a matching HTTP status, for every route.
 Bodies over the upload limit are refused from Content-Length or as soon as the stream passes
-it; clients are rate-limited by address (X-Forwarded-For only from trusted proxies).
+it (FastAPI's max_body_size); clients are rate-limited by address (X-Forwarded-For only from trusted proxies).
 """
 
 from __future__ import annotations
@@ -94,48 +94,25 @@ def client_address(request: Request, trusted: tuple[str, ...]) -> str:
     return peer
 
 
-class _TooLarge(Exception):
-    pass
+def body_limit(settings: Settings) -> int:
+    """Largest request body: a photo or clip and a background picture, plus the form fields."""
+    return (2 * settings.max_upload_mb << 20) + (1 << 20)
 
 
-class BodyLimit:
-    """ASGI middleware: refuse a body over `limit` bytes from its Content-Length before
-    reading it, and stop reading a body without one (chunked) as soon as it passes the limit."""
+class DeclaredSizeLimit:
+    """ASGI middleware: a body whose Content-Length is over `limit` is refused before a byte
+    of it is read, with the documented JSON error (FastAPI's own limit, which also stops an
+    undeclared stream, would answer in plain text)."""
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
 
-    def _refuse(self) -> JSONResponse:
-        mb = self.limit >> 20
-        return _error(413, LimitError.code, f"The upload is larger than {mb} MB (ANIMEFY_MAX_UPLOAD_MB).")
-
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
-            return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        length = dict(scope.get("headers") or []).get(b"content-length") if scope["type"] == "http" else None
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await self._refuse()(scope, receive, send)
-        seen, started = 0, False
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracked_send(message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse()(scope, receive, send)
+            refusal = _error(413, LimitError.code, "The upload is larger than the limit (ANIMEFY_MAX_UPLOAD_MB).")
+            return await refusal(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 async def _save_upload(upload: UploadFile, settings: Settings, default_suffix: str) -> Path:
@@ -220,6 +197,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # FastAPI's body limit: from Content-Length, or as the stream passes it
+            return _error(413, LimitError.code, "The upload is larger than the limit (ANIMEFY_MAX_UPLOAD_MB).")
         return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)
@@ -240,7 +219,7 @@ def _add_limits(app: FastAPI, settings: Settings) -> None:
                               f"{wait} s.", {"Retry-After": str(wait)})  # fmt: skip
         return await call_next(request)
 
-    app.add_middleware(BodyLimit, limit=(settings.max_upload_mb << 20) + (1 << 20))  # + room for the form fields
+    app.add_middleware(DeclaredSizeLimit, limit=body_limit(settings))
 
 
 def _add_info_routes(app: FastAPI, settings: Settings) -> None:
@@ -269,7 +248,9 @@ def _add_image_route(app: FastAPI, settings: Settings) -> None:
     image_slot = asyncio.Semaphore(1)  # photos wait their turn instead of failing
     render = gpu(duration=60)(render_image)
 
+    # max_body_size: FastAPI stops reading a body without Content-Length once it passes the limit.
     @app.post("/image", response_class=Response, responses={200: {"content": {"image/png": {}}}},
+              max_body_size=body_limit(settings),
               summary="Stylize a photo; returns a PNG (RGBA when background=transparent)")  # fmt: skip
     async def image(
         http: Request,
@@ -299,7 +280,12 @@ def _add_video_routes(app: FastAPI, settings: Settings) -> None:
 
     jobs = VideoJobs(settings)
 
-    @app.post("/video", status_code=202, summary="Queue a clip; poll the returned status_url")
+    @app.post(
+        "/video",
+        status_code=202,
+        summary="Queue a clip; poll the returned status_url",
+        max_body_size=body_limit(settings),
+    )
     async def video(
         http: Request,
         request: Annotated[VideoForm, Form()],
