@@ -68,7 +68,8 @@ def test_models_cli_survives_an_unreadable_folder(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(Path, "is_file", is_file)
     monkeypatch.setenv("ANIMEFY_MODELS_DIR", str(models))
     assert main(["models"]) == 0
-    assert "missing" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "missing (" in out and "unreadable" in out  # the reason is shown with the status
 
 
 def test_models_folder_under_a_file_is_just_absent(tmp_path):

@@ -130,7 +130,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     catalog = load_catalog(settings)
-    rows = [(n, s.role, availability(s, settings), s.licence) for n, s in catalog.models.items()]
+    rows = [(n, s.role, availability(s, settings).detail, s.licence) for n, s in catalog.models.items()]
     w = max(len(r[0]) for r in rows)
     print(f"{'name':<{w}}  {'role':<8}  {'licence':<44}  status")
     for name, role, status, licence in rows:
