@@ -13,6 +13,7 @@ style beside another model.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import warnings
@@ -168,16 +169,18 @@ def load_graph(spec: ModelSpec, pb: Path, multiple: int, settings: Settings):
     """ONNX Runtime on the converted graph; TensorFlow only if conversion fails (with a warning)."""
     try:
         onnx_path = convert_frozen_graph(pb, converted_dir(settings), spec.name)
-        return OnnxGenerator(_spec(f"{spec.name}:{pb.stem}", multiple), onnx_path, settings)
+        return OnnxGenerator(_part_spec(spec, pb, multiple), onnx_path, settings)
     except ConversionError as exc:
         log.warning("%s Running it with TensorFlow instead (slower).", exc)
         warnings.warn(f"{exc} Running it with TensorFlow instead (slower).", stacklevel=2)
         return TfGraphGenerator(pb, multiple, spec.name)
 
 
-def _spec(name: str, multiple: int) -> ModelSpec:
-    return ModelSpec(name=name, role="stylize", display=name, layout="HWC", color="BGR", value_range=(0.0, 255.0),
-                     size_multiple=multiple)  # fmt: skip
+def _part_spec(spec: ModelSpec, pb: Path, multiple: int) -> ModelSpec:
+    """One graph of the family, with the family's catalog conventions (layout, colour order,
+    value range) and the part's own size multiple (the head graph takes its aligned crop as is)."""
+    return dataclasses.replace(spec, name=f"{spec.name}:{pb.stem}", format="onnx", parts=(), sources=(),
+                               size_multiple=multiple)  # fmt: skip
 
 
 class DctNetStyle:
