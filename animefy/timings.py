@@ -1,4 +1,6 @@
-"""Per-stage wall-clock timings, collected by the pipeline and printed by --timings."""
+"""Per-stage wall-clock timings, collected by the pipeline and printed by --timings. `calls`
+counts what a stage says it did: frames or batches for most stages, faces redrawn for the
+"face pass" stage (so its seconds / calls is the cost of one face)."""
 
 from __future__ import annotations
 
@@ -22,10 +24,10 @@ class Timings:
         finally:
             self.add(name, time.perf_counter() - start)
 
-    def add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float, calls: int = 1) -> None:
         with self._lock:
             self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-            self.calls[name] = self.calls.get(name, 0) + 1
+            self.calls[name] = self.calls.get(name, 0) + calls
 
     def total(self) -> float:
         return sum(self.seconds.values())

@@ -25,7 +25,7 @@ def _png(h: int = 64, w: int = 96) -> bytes:
     return cv2.imencode(".png", person_on_green(h, w))[1].tobytes()
 
 
-def _leftovers(folder) -> list[str]:  # noqa: ANN001
+def _leftovers(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 

@@ -170,7 +170,7 @@ def _media(p: argparse.ArgumentParser, output_help: str) -> None:
     p.add_argument("-o", "--output", required=True, help=output_help)
     p.add_argument("--picture", help="picture to put behind the person, with --background image")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--timings", action="store_true", help="print per-stage timings (calls count batches of frames)")
+    p.add_argument("--timings", action="store_true", help="per-stage timings (calls: batches; face pass: faces)")
     _common(p)
 
 

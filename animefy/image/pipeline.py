@@ -6,19 +6,22 @@ layer steps (background, person, faces) returning a `Layers` record, then one co
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from animefy.errors import InputError
+from animefy.errors import InputError, ModelLoadError, ModelUnavailableError
 from animefy.image.compose import blend, cover, parse_colour, solid
+from animefy.image.face_pass import FacePass, drawing_scale, keep_faces
 from animefy.image.io import load_image
 from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
-from animefy.image.stylize import Stylizer, stylize_region
+from animefy.image.stylize import stylize_region
 from animefy.image.variations import apply_variation
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
+from animefy.models.hub import find_cached
 from animefy.models.registry import default_style, load
 from animefy.schema import Background, ImageRequest
 from animefy.settings import Settings
@@ -47,25 +50,18 @@ class Layers:
     scene: np.ndarray | None = None
 
 
-def _face_box(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    x, y, w, h = face.box
-    cx, cy, half = x + w / 2, y + h * 0.45, 1.05 * max(w, h)
-    return (
-        max(0, int(cy - half)),
-        min(shape[0], int(cy + half)),
-        max(0, int(cx - half)),
-        min(shape[1], int(cx + half)),
+def faces_wanted(options: ImageRequest) -> bool:
+    """Whether faces get their own pass: whenever anything of the person is drawn."""
+    return options.head_style != ORIGINAL or options.head_style != options.person_style
+
+
+def faces_required(options: ImageRequest, catalog: Catalog) -> bool:
+    """Whether the request cannot be done without the face detector: the user asked for a face
+    style of its own, or a style has a head model (DCT-Net)."""
+    styles = {options.person_style, options.bg_style, options.head_style} - {ORIGINAL}
+    return options.head_style != options.person_style or any(
+        catalog.get(s, "stylize").format == "dctnet" for s in styles
     )
-
-
-def _stylize_face(stylizer: Stylizer, crop: np.ndarray) -> np.ndarray:
-    """Face crops go to fixed-size models at the model's own size (not tiled)."""
-    fixed = stylizer.caps.fixed_size
-    if not fixed:
-        return stylizer(crop)
-    h, w = crop.shape[:2]
-    big = cv2.resize(crop, (fixed[1], fixed[0]), interpolation=cv2.INTER_CUBIC)
-    return cv2.resize(stylizer(big), (w, h), interpolation=cv2.INTER_AREA)
 
 
 def check_request(
@@ -79,7 +75,12 @@ def check_request(
     needs = [(s, "stylize") for s in sorted({options.person_style, options.bg_style, options.head_style} - {ORIGINAL})]
     if options.needs_matte:
         needs.append((options.matte_model, "matte"))
-    if options.head_style != options.person_style or any(catalog.get(s, r).format == "dctnet" for s, r in needs):
+    # The face pass runs by default; only an explicit face style (or DCT-Net's head model)
+    # makes the detector a hard requirement. Otherwise it is listed when it is on disk, and
+    # without it the faces are drawn with the rest of the person (see Renderer).
+    if faces_required(options, catalog) or (
+        faces_wanted(options) and find_cached(catalog.get("yunet", "face"), settings) is not None
+    ):
         needs.append(("yunet", "face"))
     if options.upscale:
         needs.append((options.upscale, "upscale"))
@@ -105,15 +106,37 @@ class Renderer:
         self.options = o = self._checked(options, picture is not None)
         self.timings = timings or Timings()
         self._picture, self._fitted = picture, None
+        self.track_faces = False  # set by the video pipeline: frames come in order, faces become tracks
+        self._tracker = None
         with self.timings.stage("load models"):
             self.stylizers = {s: load(s, "stylize", settings, self.catalog) for s in {o.person_style, o.bg_style,
                                                                                        o.head_style}}  # fmt: skip
-            # Faces get their own pass when they have their own style, or when the style has a
-            # dedicated head model (DCT-Net) even if it is also the person's style.
-            self.head_pass = o.head_style != o.person_style or self.stylizers[o.head_style].caps.heads
             self.matter = load(o.matte_model, "matte", settings, self.catalog) if o.needs_matte else None
-            self.detector = load("yunet", "face", settings, self.catalog) if self.head_pass else None
+            self.detector = self._face_detector() if faces_wanted(o) else None
             self.upscaler = load(o.upscale, "upscale", settings, self.catalog) if o.upscale else None
+        face_stylizer = self.stylizers[o.head_style]
+        self.head_pass = self.detector is not None  # faces are redrawn (face pass or DCT-Net heads)
+        self.face_pass = None
+        if self.detector is not None and not face_stylizer.caps.heads:
+            self.face_pass = FacePass(face_stylizer, same_style=o.head_style == o.person_style,
+                                      identity=o.head_style == ORIGINAL)  # fmt: skip
+
+    def _face_detector(self):
+        """YuNet, or None (with a warning) when it is not available and the request can do
+        without it: faces are then drawn with the rest of the person."""
+        required = faces_required(self.options, self.catalog)
+        spec = self.catalog.get("yunet", "face")
+        if not required and self.settings.offline and find_cached(spec, self.settings) is None:
+            log.warning("face detector '%s' is not on disk (offline): faces are drawn with the rest of the person, "
+                        "not redrawn at the style's face size", spec.name)  # fmt: skip
+            return None
+        try:
+            return load("yunet", "face", self.settings, self.catalog)
+        except (ModelUnavailableError, ModelLoadError) as exc:
+            if required:
+                raise
+            log.warning("face detector unavailable (%s): faces are drawn with the rest of the person", exc)
+            return None
 
     def _checked(self, options: ImageRequest, picture_given: bool) -> ImageRequest:
         return check_request(options, self.settings, picture_given, self.catalog)[0]
@@ -121,22 +144,36 @@ class Renderer:
     def reset(self) -> None:
         if self.matter is not None:
             self.matter.reset()
+        if self._tracker is not None:
+            self._tracker.reset()
 
     # -- split -------------------------------------------------------------------------------
     def split(self, rgb: np.ndarray) -> Regions:
         if self.matter is None and self.detector is None:
             return whole_frame_regions(rgb.shape[:2])
-        if self.matter is None:
-            alpha = np.ones(rgb.shape[:2], np.float32)
-        else:
+        alpha = None
+        if self.matter is not None:
             with self.timings.stage("matte"):
                 alpha = self.matter(rgb)
         faces = []
         if self.detector is not None:
             with self.timings.stage("faces"):
-                faces = self.detector(rgb)
+                faces = self._faces(rgb, alpha)
+        if alpha is None:
+            return whole_frame_regions(rgb.shape[:2], faces)
         with self.timings.stage("regions"):
             return make_regions(alpha, faces)
+
+    def _faces(self, rgb: np.ndarray, alpha: np.ndarray | None) -> list:
+        """Faces of people: detections kept by `keep_faces`; in video (`track_faces`), tracks
+        with smoothed landmarks."""
+        if not self.track_faces:
+            return keep_faces(self.detector(rgb), alpha)
+        if self._tracker is None:
+            from animefy.video.face_tracks import FaceTracker
+
+            self._tracker = FaceTracker(self.detector)
+        return self._tracker(rgb, alpha)
 
     # -- layers ------------------------------------------------------------------------------
     def _stylize(self, style: str, frames: np.ndarray) -> np.ndarray:
@@ -191,29 +228,24 @@ class Renderer:
         return out
 
     def face_layer(self, person: np.ndarray, frames: np.ndarray, regions: list[Regions]) -> np.ndarray:
-        """The person layer with each face redrawn by the face style."""
-        if not self.head_pass:
+        """The person layer with each face redrawn by the face style at its working size (the
+        face pass; "face pass" timings count faces), or by DCT-Net's head model."""
+        if not self.head_pass or not any(reg.faces for reg in regions):
             return person
         o = self.options
-        out = person.copy()
         stylizer = self.stylizers[o.head_style]
-        for i, reg in enumerate(regions):
-            if not reg.faces:
-                continue
-            if stylizer.caps.heads:  # aligned head model pasted through its own mask
-                with self.timings.stage(f"stylize {o.head_style} heads"):
-                    out[i] = stylizer.paste_heads(frames[i], person[i], reg.faces)
-                continue
-            faces = person[i].copy()
-            for face in reg.faces:
-                y0, y1, x0, x1 = _face_box(face, frames.shape[1:3])
-                if y1 - y0 < 8 or x1 - x0 < 8:
-                    continue
-                crop = np.ascontiguousarray(frames[i, y0:y1, x0:x1])
-                with self.timings.stage(f"stylize {o.head_style}"):
-                    faces[y0:y1, x0:x1] = crop if o.head_style == ORIGINAL else _stylize_face(stylizer, crop)
-            with self.timings.stage("compose"):
-                out[i] = blend(person[i], faces, reg.face_share, o.blend)
+        if self.face_pass is None:  # aligned head model pasted through its own mask
+            out = person.copy()
+            with self.timings.stage(f"stylize {o.head_style} heads"):
+                for i, reg in enumerate(regions):
+                    if reg.faces:
+                        out[i] = stylizer.paste_heads(frames[i], person[i], reg.faces)
+            return out
+        scale = drawing_scale(self.stylizers[o.person_style], frames.shape[1:3])
+        start = time.perf_counter()
+        out, count = self.face_pass(frames, person, [reg.faces for reg in regions], scale)
+        if count:
+            self.timings.add("face pass", time.perf_counter() - start, calls=count)
         return out
 
     def layers(self, frames: np.ndarray, regions: list[Regions]) -> Layers:

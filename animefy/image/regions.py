@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -13,8 +14,14 @@ from animefy.image.faces import Face, face_mask
 @dataclass(frozen=True)
 class Regions:
     alpha: np.ndarray  # person matte, float32 (H, W) 0..1
-    face: np.ndarray  # face part of the person
-    faces: list[Face] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)  # the faces of people (the face pass redraws them)
+
+    @functools.cached_property
+    def face(self) -> np.ndarray:
+        """Face part of the person (soft ellipses inside the matte), made when first asked for."""
+        if not self.faces:
+            return np.zeros_like(self.alpha)
+        return np.minimum(face_mask(self.alpha.shape, self.faces), self.alpha)
 
     @property
     def body(self) -> np.ndarray:
@@ -31,15 +38,12 @@ class Regions:
 
 
 def make_regions(alpha: np.ndarray, faces: list[Face] | None = None) -> Regions:
-    alpha = np.clip(alpha.astype(np.float32, copy=False), 0.0, 1.0)
-    faces = faces or []
-    face = np.minimum(face_mask(alpha.shape, faces), alpha) if faces else np.zeros_like(alpha)
-    return Regions(alpha, face, faces)
+    return Regions(np.clip(alpha.astype(np.float32, copy=False), 0.0, 1.0), list(faces or []))
 
 
-def whole_frame_regions(shape: tuple[int, int]) -> Regions:
+def whole_frame_regions(shape: tuple[int, int], faces: list[Face] | None = None) -> Regions:
     """Regions when no split is needed: everything is 'person' (one style everywhere)."""
-    return Regions(np.ones(shape, np.float32), np.zeros(shape, np.float32), [])
+    return Regions(np.ones(shape, np.float32), list(faces or []))
 
 
 def person_boxes(

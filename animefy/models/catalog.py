@@ -48,6 +48,7 @@ class ModelSpec:
     fixed_size: tuple[int, int] | None = None
     max_side: int | None = None
     min_side: int = 384  # stylizers run with at least this short side (upscaled if needed)
+    face_size: int = 0  # side of the square face crop the face pass draws at (0 = the default, see registry)
     scale: int = 1  # output size / input size (upscalers)
     licence: str = "unknown"
     commercial: bool = False

@@ -23,48 +23,28 @@ import cv2
 import numpy as np
 
 from animefy.errors import AnimefyError, ModelLoadError
-from animefy.image.faces import Face
+from animefy.image.faces import Face, align_face, face_matrix, face_template, paste_face
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import OnnxGenerator, pad_to_multiple
 from animefy.settings import Settings
 
 HEAD_SIZE = 288
-# The five reference points (eyes, nose tip, mouth corners) of the common 112x112 square
-# face template, image-left eye first, as YuNet orders its landmarks too.
-_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
-)
 INPUT, OUTPUT = "input_image:0", "output_image:0"
 log = logging.getLogger(__name__)
 
 
 def head_template(size: int = HEAD_SIZE, ratio: float = 0.75) -> np.ndarray:
-    """Where the five points land in the head crop: the 112 template shrunk by `ratio` about
-    its centre (leaving room for hair and chin), scaled to `size`."""
-    return ((_TEMPLATE_112 - 56.0) * ratio + 56.0) * (size / 112.0)
+    """Where the five points land in the head crop (see `animefy.image.faces.face_template`)."""
+    return face_template(size, ratio)
 
 
 def align_head(rgb: np.ndarray, landmarks: np.ndarray, size: int = HEAD_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(size x size crop, 2x3 matrix image -> crop) by a similarity transform that puts the
-    face's five landmarks on the template."""
-    matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), head_template(size), method=cv2.LMEDS)
-    if matrix is None:
-        raise AnimefyError("Could not align a face (degenerate landmarks).")
-    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return crop, matrix
+    face's five landmarks on the template (robust fit: one bad landmark does not tilt it)."""
+    return align_face(rgb, face_matrix(landmarks, size, 0.75, robust=True), size)
 
 
-def paste_head(canvas: np.ndarray, head: np.ndarray, matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Warp the stylized head back with the inverse of `matrix` and blend it in through the
-    (also warped) soft mask. Returns a new image."""
-    h, w = canvas.shape[:2]
-    inverse = cv2.invertAffineTransform(matrix)
-    back = cv2.warpAffine(head, inverse, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-    weight = cv2.warpAffine(mask.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)[
-        ..., None
-    ]
-    out = canvas.astype(np.float32) * (1.0 - weight) + back.astype(np.float32) * weight
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+paste_head = paste_face  # warp the stylized head back and blend it in through its soft mask
 
 
 def default_mask(size: int = HEAD_SIZE) -> np.ndarray:

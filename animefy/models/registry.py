@@ -26,6 +26,21 @@ from animefy.settings import Settings
 log = logging.getLogger(__name__)
 
 
+DEFAULT_FACE_SIZE = 256  # AnimeGAN styles draw a face cleanly from a 256 px crop (see animefy/image/face_pass.py)
+DCTNET_HEAD_SIZE = 288  # DCT-Net's head model takes 288 x 288 aligned crops
+
+
+def face_size(spec: ModelSpec) -> int:
+    """The working size of a face crop for a style: a fixed-size model's own size, DCT-Net's
+    288, else the catalog's `face_size` (default 256), rounded up to the size multiple."""
+    if spec.fixed_size:
+        return min(spec.fixed_size)
+    if spec.format == "dctnet":
+        return DCTNET_HEAD_SIZE
+    multiple = max(1, spec.size_multiple)
+    return -(-(spec.face_size or DEFAULT_FACE_SIZE) // multiple) * multiple
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a loaded model can do, from its catalog entry and adapter."""
@@ -38,6 +53,7 @@ class Capabilities:
     heads: bool = False  # redraws aligned faces with a head model of its own (DCT-Net)
     scale: int = 1  # output / input size (upscalers)
     stateful: bool = False  # carries state between video frames (reset() between clips)
+    face_size: int = DEFAULT_FACE_SIZE  # side of the square crop faces are redrawn at (the face pass)
 
 
 def capabilities(spec: ModelSpec) -> Capabilities:
@@ -50,6 +66,7 @@ def capabilities(spec: ModelSpec) -> Capabilities:
         heads=spec.format == "dctnet",
         scale=spec.scale,
         stateful=spec.role == "matte" and spec.format == "rvm",
+        face_size=face_size(spec) if spec.role == "stylize" else DEFAULT_FACE_SIZE,
     )
 
 

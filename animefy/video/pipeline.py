@@ -248,6 +248,7 @@ def stylize_video(
     w, h = size or (info.width, info.height)
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)
+    renderer.track_faces = True  # frames come in order: faces become smoothed tracks
     supervisor = TemporalSupervisor(temporal)
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings))
     writer = _open_writer(out, info, w, h, kind, src)
