@@ -103,7 +103,7 @@ def refine_alpha(
     rgb: np.ndarray,
     alpha: np.ndarray,
     radius: int | None = None,
-    eps: float = 1e-3,
+    eps: float = 1e-4,
     colour: bool = True,
 ) -> np.ndarray:
     """Upsample a (low-resolution) alpha to the frame and snap its edges to the frame's edges.
@@ -213,8 +213,8 @@ class AlphaStabilizer:
         self,
         flow_side: int = 256,
         image_threshold: float = 10.0,
-        jump: float = 0.2,
-        smoothing: float = 0.3,
+        jump: float = 0.3,
+        smoothing: float = 0.15,
     ) -> None:
         self.flow_side = flow_side
         self.image_threshold = image_threshold  # grey levels of local change that mean "the picture changed"
