@@ -126,6 +126,16 @@ def test_stabilizer_accepts_a_lasting_change_on_a_still_picture():
     assert np.abs(out[-1] - after).mean() < 1e-3
 
 
+def test_stabilizer_does_not_carry_alpha_across_a_cut():
+    frames, masks = moving_clip(frames=4, speed=1.5)
+    other = np.ascontiguousarray(textured_scene(144, 192, seed=5)[:144, :192])
+    stab = AlphaStabilizer()
+    for f, m in zip(frames, masks, strict=True):
+        stab.push(f, m)
+    empty = np.zeros_like(masks[0])
+    assert np.array_equal(stab.push(other, empty), empty)
+
+
 def test_stabilizer_restarts_on_a_new_size():
     stab = AlphaStabilizer()
     stab.push(textured_scene(24, 32), np.ones((48, 64), np.float32))

@@ -41,6 +41,14 @@ class Matter(Protocol):
         """Forget state carried between video frames."""
         ...
 
+    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+        """Alpha and decontaminated foreground for one frame (RvmMatter, ModnetMatter)."""
+        ...
+
+    def observe(self, rgb: np.ndarray) -> None:
+        """Feed a frame whose matte is not needed (video drawn on twos): state only."""
+        ...
+
 
 def work_size(h: int, w: int, max_side: int, multiple: int = 1) -> tuple[int, int]:
     """(height, width) scaled so the long side is at most `max_side`, rounded to `multiple`."""

@@ -252,6 +252,10 @@ class AlphaStabilizer:
         prev_raw = warp(self.prev_raw, flow)
         change = cv2.blur(np.abs(grey.astype(np.float32) - prev_grey), (5, 5))
         unchanged = np.clip(1.0 - change / self.image_threshold, 0.0, 1.0)
+        if unchanged.mean() < 0.25:  # a cut (or another picture): nothing to compare with
+            self.prev_grey, self.prev_raw, self.prev_out = grey, raw, alpha
+            self.last_weight = np.zeros_like(raw)
+            return alpha
         prev_out_small = warp(self._small(self.prev_out), flow)
         # A jump of the raw alpha since the last frame: a glitch unless the picture changed too.
         jumped = np.clip((np.abs(raw - prev_raw) - self.jump) / self.jump, 0.0, 1.0)
