@@ -78,7 +78,10 @@ def _levels(x: np.ndarray, gamma: float, floor: float = 0.04) -> np.ndarray:
     lum = _lum(x)
     lo, hi = np.percentile(lum, 1), np.percentile(lum, 99)
     new = np.clip((lum - lo) / max(0.2, hi - lo) * (0.96 - floor) + floor, 0, 1) ** gamma
-    return np.clip(x * (new / np.maximum(lum, 1e-3))[..., None], 0, 1)
+    # Colours scale with the luminance, at most 2.5x: near-black pixels get the rest as a
+    # neutral lift (scaling them up would blow their noise up into saturated colour).
+    k = np.minimum(new / np.maximum(lum, 1e-3), 2.5)
+    return np.clip(x * k[..., None] + (new - lum * k)[..., None], 0, 1)
 
 
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
