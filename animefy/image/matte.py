@@ -1,17 +1,35 @@
-"""Person matte: a soft alpha in 0..1 at the frame's full resolution, computed from a
-downscaled pass (matting does not need full resolution; the alpha is upsampled)."""
+"""Person matte: a soft alpha in 0..1 at the frame's full resolution, and the person's
+foreground colours without the old background's fringe.
+
+RVM runs on the frame itself up to `max_side` (its refiner is cheap) with its internal
+`downsample_ratio` chosen for the frame size as RVM's authors recommend (the coarse pass sees
+about 512 px). The alpha is then brought to the full frame with a fast guided filter so its
+edges follow the picture, checked over time in video (one-frame holes and blobs removed),
+and the foreground is decontaminated in the semi-transparent band (see refine.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from animefy.image.refine import AlphaStabilizer, decontaminate, refine_alpha
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import session
 from animefy.settings import Settings
+
+
+@dataclass
+class Matte:
+    """A person matte: float32 alpha (H, W) in 0..1, and, when computed, the uint8 RGB
+    foreground (H, W, 3) to composite with it (equal to the frame where alpha is 1; in the
+    soft band the old background's colour is removed)."""
+
+    alpha: np.ndarray
+    foreground: np.ndarray | None = None
 
 
 class Matter(Protocol):
@@ -23,6 +41,14 @@ class Matter(Protocol):
         """Forget state carried between video frames."""
         ...
 
+    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+        """Alpha and decontaminated foreground for one frame (RvmMatter, ModnetMatter)."""
+        ...
+
+    def observe(self, rgb: np.ndarray) -> None:
+        """Feed a frame whose matte is not needed (video drawn on twos): state only."""
+        ...
+
 
 def work_size(h: int, w: int, max_side: int, multiple: int = 1) -> tuple[int, int]:
     """(height, width) scaled so the long side is at most `max_side`, rounded to `multiple`."""
@@ -32,26 +58,87 @@ def work_size(h: int, w: int, max_side: int, multiple: int = 1) -> tuple[int, in
     return rh, rw
 
 
+def rvm_downsample_ratio(h: int, w: int, internal: int = 512) -> float:
+    """RVM's `downsample_ratio` for an input of (h, w): its coarse pass should see 256..512 px
+    (RVM README: 1 up to 512 px, ~0.4 at 720p, ~0.25 at 1080p). Rounded to 1/64."""
+    ratio = min(1.0, internal / max(h, w))
+    return max(1 / 64, round(ratio * 64) / 64)
+
+
 def upsample_alpha(alpha: np.ndarray, h: int, w: int) -> np.ndarray:
     if alpha.shape == (h, w):
         return alpha.astype(np.float32, copy=False)
     return np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
-class RvmMatter:
-    """Robust Video Matting. Carries its recurrent state from call to call (video); for a
-    still image, `settle` extra passes let the state adapt to the picture first."""
+class _Refining:
+    """What every matter does after its model: guided-filter refinement at full resolution,
+    the temporal check, and the decontaminated foreground."""
 
-    def __init__(self, spec: ModelSpec, path: Path, settings: Settings, max_side: int = 640, settle: int = 1) -> None:
-        self.session = session(path, settings, spec.name)
+    refine: bool
+    stabilizer: AlphaStabilizer | None
+    last_foreground: np.ndarray | None
+
+    def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:  # the model's alpha at its working size
+        raise NotImplementedError
+
+    def _finish(self, rgb: np.ndarray, small_alpha: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        if self.refine:
+            alpha = refine_alpha(rgb, small_alpha)
+        else:
+            alpha = upsample_alpha(small_alpha, h, w)
+        if self.stabilizer is not None:
+            alpha = np.clip(self.stabilizer.push(rgb, alpha), 0.0, 1.0)
+        return alpha
+
+    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+        """Full result for one frame: refined (and, in video, temporally checked) alpha, and
+        the decontaminated foreground unless `foreground=False`."""
+        alpha = self._finish(rgb, self._model_alpha(rgb))
+        fg = decontaminate(rgb, alpha) if foreground else None
+        self.last_foreground = fg
+        return Matte(alpha, fg)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha only (the Matter protocol); `matte()` also gives the foreground."""
+        return self.matte(rgb, foreground=False).alpha
+
+
+class RvmMatter(_Refining):
+    """Robust Video Matting. Carries its recurrent state from call to call (video); for a
+    still image, `settle` extra passes let the state adapt to the picture first.
+
+    Video drawn on twos: feed every input frame, `observe(rgb)` for the frames that are not
+    drawn (updates the recurrent state only) and `matte(rgb)` / `__call__` for drawn ones."""
+
+    def __init__(
+        self,
+        spec: ModelSpec | None,
+        path: Path,
+        settings: Settings,
+        max_side: int = 1280,
+        internal: int = 512,
+        settle: int = 1,
+        refine: bool = True,
+        stabilize: bool = True,
+    ) -> None:
+        self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
         self.max_side = max_side
+        self.internal = internal
         self.settle = settle
+        self.refine = refine
+        self.stabilizer = AlphaStabilizer() if stabilize else None
         self.reset()
 
     def reset(self) -> None:
         zero = np.zeros((1, 1, 1, 1), np.float32)
         self.state = [zero] * 4
         self.frames_seen = 0
+        self.shape: tuple[int, int] | None = None
+        self.last_foreground = None
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
 
     def _pass(self, src: np.ndarray, ratio: float) -> np.ndarray:
         feeds = {"src": src, "downsample_ratio": np.array([ratio], np.float32)}
@@ -61,35 +148,59 @@ class RvmMatter:
         self.frames_seen += 1
         return pha[0, 0]
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
+        if self.shape != (h, w):  # a new size is a new clip: the recurrent state no longer fits
+            if self.shape is not None:
+                self.reset()
+            self.shape = (h, w)
         rh, rw = work_size(h, w, self.max_side)
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else rgb
         src = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        ratio = min(1.0, 384.0 / max(rh, rw))
+        ratio = rvm_downsample_ratio(rh, rw, self.internal)
         for _ in range(self.settle if self.frames_seen == 0 else 0):
             self._pass(src, ratio)
-        return upsample_alpha(self._pass(src, ratio), h, w)
+        return self._pass(src, ratio)
+
+    def observe(self, rgb: np.ndarray) -> None:
+        """Update the recurrent state with a frame whose matte is not needed (a frame between
+        drawings): the model pass only, no refinement, no foreground, no temporal check."""
+        self._model_alpha(rgb)
 
 
-class ModnetMatter:
+class ModnetMatter(_Refining):
     """MODNet portrait matting (stateless): short side 512, multiple of 32, input in [-1, 1]."""
 
-    def __init__(self, spec: ModelSpec, path: Path, settings: Settings, max_side: int = 512) -> None:
-        self.session = session(path, settings, spec.name)
+    def __init__(
+        self,
+        spec: ModelSpec | None,
+        path: Path,
+        settings: Settings,
+        max_side: int = 512,
+        refine: bool = True,
+        stabilize: bool = True,
+    ) -> None:
+        self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
         self.input_name = self.session.get_inputs()[0].name
         self.max_side = max_side
+        self.refine = refine
+        self.stabilizer = AlphaStabilizer() if stabilize else None
+        self.last_foreground = None
 
     def reset(self) -> None:
-        pass
+        self.last_foreground = None
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         rh, rw = work_size(h, w, self.max_side, multiple=32)
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA)
         x = small.astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
-        alpha = self.session.run(None, {self.input_name: x})[0][0, 0]
-        return upsample_alpha(alpha, h, w)
+        return self.session.run(None, {self.input_name: x})[0][0, 0]
+
+    def observe(self, rgb: np.ndarray) -> None:
+        """MODNet has no state: nothing to update."""
 
 
 MATTERS = {"rvm": RvmMatter, "modnet": ModnetMatter}

@@ -17,9 +17,10 @@ from animefy.errors import InputError, ModelLoadError, ModelUnavailableError
 from animefy.image.compose import blend, cover, parse_colour, solid
 from animefy.image.face_pass import FacePass, drawing_scale, keep_faces
 from animefy.image.io import load_image
+from animefy.image.refine import decontaminate
 from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
 from animefy.image.stylize import stylize_region
-from animefy.image.variations import apply_variation
+from animefy.image.variations import apply_variation, relight_person
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.models.hub import find_cached
 from animefy.models.registry import default_style, load
@@ -106,6 +107,7 @@ class Renderer:
         self.options = o = self._checked(options, picture is not None)
         self.timings = timings or Timings()
         self._picture, self._fitted = picture, None
+        self.frames_rendered = 0  # frames drawn since the last reset (the variation's clock)
         self.track_faces = False  # set by the video pipeline: frames come in order, faces become tracks
         self._tracker = None
         with self.timings.stage("load models"):
@@ -142,6 +144,7 @@ class Renderer:
         return check_request(options, self.settings, picture_given, self.catalog)[0]
 
     def reset(self) -> None:
+        self.frames_rendered = 0
         if self.matter is not None:
             self.matter.reset()
         if self._tracker is not None:
@@ -182,11 +185,13 @@ class Renderer:
         with self.timings.stage(f"stylize {style}"):
             return self.stylizers[style](frames)
 
-    def _vary(self, rgb: np.ndarray) -> np.ndarray:
+    def _vary(self, rgb: np.ndarray, t: int = 0) -> np.ndarray:
+        """The background graded for the variation; `t` (the frame number) lets falling snow,
+        petals and leaves drift while everything else stays put."""
         if self.options.background_variation == "none":
             return rgb
         with self.timings.stage(f"variation {self.options.background_variation}"):
-            return apply_variation(rgb, self.options.background_variation)
+            return apply_variation(rgb, self.options.background_variation, t)
 
     def background_layer(self, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(the background style over the whole frame, which the person layer may reuse; the
@@ -206,7 +211,7 @@ class Renderer:
         scene = self._stylize(o.bg_style, frames)
         if o.background_variation == "none":
             return scene, scene
-        return scene, np.stack([self._vary(f) for f in scene])
+        return scene, np.stack([self._vary(f, self.frames_rendered + i) for i, f in enumerate(scene)])
 
     def person_layer(self, frames: np.ndarray, regions: list[Regions], scene: np.ndarray | None) -> np.ndarray:
         """Person style on a crop around each person (with margin), at the scale the whole
@@ -254,6 +259,14 @@ class Renderer:
         return Layers(person, background, scene)
 
     # -- compose -----------------------------------------------------------------------------
+    def _cut_out(self, person: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """The person layer ready to leave its scene: the old background's colour taken out of
+        the soft edge (no light fringe), and relit for the variation (night, dusk, ...)."""
+        person = decontaminate(person, alpha)
+        if self.options.background_variation != "none":
+            person = relight_person(person, alpha, self.options.background_variation)
+        return person
+
     def compose(self, layers: Layers, regions: list[Regions]) -> list[Frame]:
         o = self.options
         if not o.needs_matte:
@@ -261,20 +274,30 @@ class Renderer:
         else:
             # Multi-band blending smooths tone seams within one scene; over a replaced or
             # regraded background it would bleed one layer's colours into the other (a halo),
-            # so feather there.
+            # so feather there, with the person cut out of its old scene.
             same_scene = o.background == Background.keep and o.background_variation == "none"
             method = o.blend if same_scene else "feather"
             with self.timings.stage("compose"):
+                people = layers.person if same_scene else [self._cut_out(p, r.alpha) for p, r in
+                                                           zip(layers.person, regions, strict=True)]  # fmt: skip
                 if layers.background is None:
-                    results = [Frame(layers.person[i], reg.alpha) for i, reg in enumerate(regions)]
+                    results = [Frame(people[i], reg.alpha) for i, reg in enumerate(regions)]
                 else:
-                    results = [Frame(blend(layers.background[i], layers.person[i], reg.alpha, method))
+                    results = [Frame(blend(layers.background[i], people[i], reg.alpha, method))
                                for i, reg in enumerate(regions)]  # fmt: skip
         return [self._upscale(r) for r in results] if self.upscaler is not None else results
 
     def render(self, frames: np.ndarray, regions: list[Regions]) -> list[Frame]:
         """Stylize and compose a batch (N, H, W, 3) of frames of one size."""
-        return self.compose(self.layers(frames, regions), regions)
+        results = self.compose(self.layers(frames, regions), regions)
+        self.frames_rendered += len(frames)
+        return results
+
+    def observe(self, rgb: np.ndarray) -> None:
+        """A frame that is not drawn (on twos/threes): the matte's video state still sees it."""
+        if self.matter is not None and hasattr(self.matter, "observe"):
+            with self.timings.stage("matte"):
+                self.matter.observe(rgb)
 
     def _upscale(self, frame: Frame) -> Frame:
         with self.timings.stage(f"upscale {self.options.upscale}"):

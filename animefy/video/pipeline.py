@@ -168,15 +168,20 @@ class Encoder:
         self.writer.abort()
 
 
-def drawings(frames: Iterable[np.ndarray], hold: int) -> Iterator[tuple[np.ndarray, int]]:
+def drawings(
+    frames: Iterable[np.ndarray], hold: int, skipped: Callable[[np.ndarray], None] | None = None
+) -> Iterator[tuple[np.ndarray, int]]:
     """(frame, how many output frames it stands for): every frame, or on twos/threes one
-    drawing per `hold` frames (the last one may stand for fewer)."""
+    drawing per `hold` frames (the last one may stand for fewer). Frames that are not drawn
+    go to `skipped` (the matte's recurrent state still wants to see them)."""
     current, count = None, 0
     for i, frame in enumerate(frames):
         if i % hold == 0:
             if current is not None:
                 yield current, count
             current, count = frame, 0
+        elif skipped is not None:
+            skipped(frame)
         count += 1
     if current is not None:
         yield current, count
@@ -264,7 +269,7 @@ def stylize_video(
                 progress(encoder.frames, max(info.frame_estimate, encoder.frames))
 
     try:
-        for batch in batched(drawings(decoder, temporal.hold), batch_size):
+        for batch in batched(drawings(decoder, temporal.hold, renderer.observe), batch_size):
             frames = np.stack([frame for frame, _ in batch])
             counts += [count for _, count in batch]
             regions = [renderer.split(frame) for frame in frames]
