@@ -1,6 +1,6 @@
 """A small REST API for mobile clients, mounted at /api/v1 next to the Gradio UI.
 
-    GET  /api/v1/health            {"status": "ok", "version": ...}
+    GET  /api/v1/health            {"status": "ok", "version": ..., "engine": "onnxruntime on cpu"}
     GET  /api/v1/styles            styles with availability and licence
     POST /api/v1/image             multipart photo (+ form fields) -> image/png
     POST /api/v1/video             multipart clip (+ form fields) -> 202 {"job_id", ...}
@@ -200,7 +200,9 @@ def create_rest_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "version": __version__}
+        from animefy.models.runtime import engine_info
+
+        return {"status": "ok", "version": __version__, "engine": engine_info(settings)}
 
     @app.get("/styles")
     def styles() -> dict:
