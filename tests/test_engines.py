@@ -4,6 +4,8 @@ typed errors, fp16 choices against measured parity, and the Space's ZeroGPU rule
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -465,3 +467,93 @@ def test_fp16_choice_matches_measured_parity(real_models, photos):
     if worst <= 2:
         passing.add(runtime.file_sha256(path))
     assert passing == set(runtime.FP16_VERIFIED), worst
+
+
+# ------------------------------------------------------------------------- ZeroGPU rules
+
+ZEROGPU_PYTHONS = ("3.10", "3.12")
+ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")  # docs "Supported Versions" (2.8.0 to latest)
+
+
+def _front_matter() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("---\n")[1]
+    return {
+        k.strip(): v.strip().strip('"') for k, v in (line.split(":", 1) for line in block.splitlines() if ":" in line)
+    }
+
+
+def _requirements(name: str) -> dict[str, str]:
+    out = {}
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            pkg = re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0]
+            out[pkg.lower().replace("_", "-")] = line[len(pkg) :]
+    return out
+
+
+def test_space_configuration_follows_zerogpu_rules():
+    from packaging.specifiers import SpecifierSet
+
+    meta = _front_matter()
+    assert meta["sdk"] == "gradio" and int(meta["sdk_version"].split(".")[0]) >= 4
+    assert meta["app_file"] == "app.py"
+    assert any(meta["python_version"] == v or meta["python_version"].startswith(v + ".") for v in ZEROGPU_PYTHONS)
+    reqs = _requirements("requirements.txt")
+    assert "spaces" in reqs
+    torch_spec = SpecifierSet(reqs["torch"])
+    assert all(v in torch_spec for v in ZEROGPU_TORCH[-1:])  # the newest supported one installs
+    assert not any(v in torch_spec for v in ("2.7.1", "2.5.1", "2.12.0", "2.13.0"))  # nothing outside the list
+    # local installs never see the Space's torch pin (it would pull a CUDA build): same list minus torch/spaces
+    local = _requirements("requirements-local.txt")
+    assert local == {k: v for k, v in reqs.items() if k not in ("torch", "spaces")}
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r requirements-local.txt" in dev and "-r requirements.txt" not in dev
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"pip install -q torch==[\d.]+", ci) and "-r requirements.txt" not in ci
+
+
+def _imports(stmt: ast.stmt) -> list[str]:
+    names = []
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+    return names
+
+
+def test_app_imports_spaces_before_torch_and_preloads_on_zerogpu():
+    tree = ast.parse((ROOT / "app.py").read_text())
+    order = [name for stmt in tree.body for name in _imports(stmt) if name != "__future__"]
+    assert order[0] == "spaces", order  # before torch and before animefy (which may import it)
+    assert "preload" in ast.unparse(tree) and "on_zerogpu" in ast.unparse(tree)
+
+
+def test_gradio_queue_is_bounded_and_gpu_functions_are_synchronous():
+    ui = ast.parse((ROOT / "animefy" / "app" / "ui.py").read_text())
+    queues = [
+        c
+        for c in ast.walk(ui)
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "queue"
+    ]
+    assert queues and all(any(k.arg == "max_size" for k in c.keywords) for c in queues)
+    defs: dict[str, ast.AST] = {}
+    wrapped: list[str] = []
+    for path in (ROOT / "animefy" / "app").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                defs[node.name] = node
+                decorated = any("gpu" in ast.unparse(d).lower() for d in node.decorator_list)
+                assert not (decorated and isinstance(node, ast.AsyncFunctionDef)), f"{path.name}: async {node.name}"
+            # gpu(duration=...)(render_image): the wrapped function must be synchronous too
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Call)
+                and "gpu" in ast.unparse(node.func).lower()
+            ):
+                wrapped += [a.id for a in node.args if isinstance(a, ast.Name)]
+    assert wrapped, "no gpu(...)(fn) calls found: update this test"
+    assert all(isinstance(defs[name], ast.FunctionDef) for name in wrapped), wrapped
