@@ -77,6 +77,9 @@ CASES = [
      {"x": _f(1, 3, 6, 6)}, {"s": np.array([1, 1, 2, 2], np.float32)}, 13),
     ("resize_linear_half_pixel_down", [n("Resize", ["x", "", "s"], ["y"], mode="linear")],
      {"x": _f(1, 2, 17, 23)}, {"s": np.array([1, 1, 0.45, 0.6], np.float32)}, 13),
+    ("resize_size_from_float32_product",  # 20 * 0.45f and 40 * 0.35f round up in float32, not in float64
+     [n("Resize", ["x", "", "s"], ["y"], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")],
+     {"x": _f(1, 2, 20, 40)}, {"s": np.array([1, 1, 0.45, 0.35], np.float32)}, 13),
     ("resize_pytorch_half_pixel_sizes", [n("Resize", ["x", "", "", "z"], ["y"], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")],
      {"x": _f(1, 2, 7, 9)}, {"z": np.array([1, 2, 15, 4], I64)}, 13),
     ("resize_align_corners", [n("Resize", ["x", "", "", "z"], ["y"], mode="linear", coordinate_transformation_mode="align_corners")],
@@ -192,6 +195,30 @@ def test_nhwc_generator_through_onnx_generator_on_both_engines(tmp_path):
     gen = OnnxGenerator(spec, path, TORCH)
     assert isinstance(gen.session, TorchSession) and not gen.batchable  # batches only on a GPU
     assert np.abs(a - gen(frames)).max() <= 1
+
+
+def test_half_precision_sessions_run_end_to_end(tmp_path):
+    """The CUDA fp16 path without CUDA: weights and activations in float16 (CPU kernels),
+    shape arithmetic and downsample_ratio in float32 on the host, float32 arrays out, and the
+    fed-back state reused in float16."""
+    gen = nhwc_generator(tmp_path / "gen.onnx")
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 20, 34, 3)).astype(np.float32)
+    (ref,) = _ort_run(gen, {"x": x})
+    sess = TorchSession(gen, "cpu", "float16")
+    assert sess.module.float_dtype == torch.float16
+    (y,) = sess.run(None, {"x": x})
+    assert y.dtype == np.float32 and np.abs(ref - y).max() < 1e-2
+    rec = recurrent_matter(tmp_path / "rec.onnx")
+    zero = np.zeros((1, 1, 1, 1), np.float32)
+    feeds = {"src": x[:1].transpose(0, 3, 1, 2) * 0.5 + 0.5, "downsample_ratio": np.array([0.45], np.float32)}
+    feeds.update({f"r{i}i": zero for i in range(1, 5)})
+    sess = TorchSession(rec, "cpu", "float16")
+    first = sess.run(None, feeds)
+    feeds.update({f"r{i}i": first[1 + i] for i in range(1, 5)})
+    second = sess.run(None, feeds)
+    assert sess.uploads == 6  # src and four zeros, then src only
+    for a, b in zip(_ort_run(rec, feeds), second, strict=True):
+        assert np.abs(a - b).max() < 1e-2
 
 
 def test_recurrent_state_carried_and_not_uploaded_again(tmp_path):
@@ -399,6 +426,13 @@ def test_every_shared_model_runs_on_the_torch_engine(real_models):
             feeds["downsample_ratio"] = np.array([0.5], np.float32)
         for a, b in zip(_ort_run(path, feeds), sess.run(None, feeds), strict=True):
             _close(a, b, 1e-3)
+
+
+@pytest.mark.real
+def test_shape_arithmetic_never_waits_on_the_device(real_models, tmp_path):
+    """On CUDA a host step reading a device value would sync and copy: none in any model."""
+    for path in [*sorted((real_models / "models").glob("*.onnx")), recurrent_matter(tmp_path / "r.onnx")]:
+        assert TorchSession(path).module.device_to_host_reads() == [], path.name
 
 
 @pytest.mark.real

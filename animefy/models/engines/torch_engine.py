@@ -563,21 +563,19 @@ def _resize(m, a, x, roi=None, scales=None, sizes=None):
         ]
     else:
         scale_list = _floats(scales)
-        out_shape = [int(math.floor(i * s)) for i, s in zip(in_shape, scale_list, strict=True)]
+        # ONNX Runtime's output size: the float32 product, truncated (a float64 product can
+        # land just below the integer: 20 * 0.45f)
+        out_shape = [int(np.float32(i) * np.float32(s)) for i, s in zip(in_shape, scale_list, strict=True)]
     axes = [ax for ax in range(rank) if out_shape[ax] != in_shape[ax] or scale_list[ax] != 1.0]
     if not axes:
         return x
-    if (
-        mode == "linear"
-        and coord in ("half_pixel", "pytorch_half_pixel", "align_corners")
-        and rank == 4
-        and axes == [2, 3]
-        and min(out_shape[2:]) > 1
-    ):  # torch's own bilinear computes exactly these coordinates (clamped as ONNX Runtime does)
-        align = coord == "align_corners"
-        if sizes is not None and sizes.numel() or align:
+    by_size = sizes is not None and sizes.numel() or coord == "align_corners"
+    if mode == "linear" and by_size and rank == 4 and axes == [2, 3] and min(out_shape[2:]) > 1:
+        if coord in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+            # torch's bilinear computes these coordinates from the sizes (clamped as ONNX
+            # Runtime does); with scales given, ONNX maps through the scale itself: gathers below
+            align = coord == "align_corners"
             return F.interpolate(x, size=out_shape[2:], mode="bilinear", align_corners=align)
-        return F.interpolate(x, scale_factor=scale_list[2:], mode="bilinear", align_corners=False)
     for ax in axes:
         x = m.resample(x, ax, out_shape[ax], scale_list[ax], mode, coord, a.get("nearest_mode", "round_prefer_floor"))
     return x
@@ -673,6 +671,20 @@ class OnnxModule(torch.nn.Module):
         need.update(o for n in nodes if n.op == "Shape" for o in n.outputs)
         return need
 
+    def device_to_host_reads(self) -> list[tuple[str, str]]:
+        """(node, value) pairs where host-side shape arithmetic would read a value computed on
+        the device: each would be a GPU sync and a copy. Empty for every model we ship."""
+        on_device = {o for n in self.nodes if not n.attrs["_host"] for o in n.outputs}
+        on_device |= {i for i in self.input_names if i not in self.host}
+        bad = []
+        for n in self.nodes:
+            if n.op == "Shape":
+                continue
+            for pos, x in enumerate(n.inputs):
+                if (n.attrs["_host"] or pos in n.attrs["_host_args"]) and x in on_device:
+                    bad.append((n.name or n.op, x))
+        return bad
+
     def _plan(self, outputs: tuple[str, ...]) -> list[tuple[int, list[str]]]:
         """The nodes `outputs` need, each with the values to drop after it runs."""
         plan = self._plans.get(outputs)
@@ -755,7 +767,9 @@ class OnnxModule(torch.nn.Module):
             host, host_args = n.attrs["_host"], n.attrs["_host_args"]
             args = []
             for pos, x in enumerate(n.inputs):
-                if host or pos in host_args:
+                if n.op == "Shape":  # reads only the shape: the tensor stays where it is
+                    t = env[x] if x in env else host_consts[x]
+                elif host or pos in host_args:
                     t = host_consts[x] if x in host_consts else env[x]
                     if t is not None and t.device.type != "cpu":
                         t = t.cpu()  # not expected: shape arithmetic is found ahead of time
