@@ -164,6 +164,12 @@ def test_unsupported_operator_fails_at_load_with_a_typed_error(tmp_path, monkeyp
     path = graph_model(tmp_path / "det.onnx", [n("Det", ["x"], ["y"])], {"x": [2, 3, 3]}, {"y": [2]})
     with pytest.raises(UnsupportedModelError, match="Det"):
         runtime.session(path, TORCH)
+    cubic = graph_model(
+        tmp_path / "cubic.onnx", [n("Resize", ["x", "", "s"], ["y"], mode="cubic")], {"x": [1, 1, 4, 4]}, {"y": None},
+        {"s": np.array([1, 1, 2, 2], np.float32)},
+    )  # fmt: skip
+    with pytest.raises(UnsupportedModelError, match="mode=cubic"):
+        runtime.session(cubic, TORCH)  # refused at load, not at the first frame
     # engine auto: a model the interpreter lacks runs on ONNX Runtime instead, and engine_info says so
     monkeypatch.setattr(runtime, "choose_engine", lambda settings: EngineChoice("torch", "cpu"))
     sess = runtime.session(path, Settings())
@@ -290,6 +296,18 @@ def test_device_cuda_without_a_gpu_is_a_typed_error(no_gpu, tmp_path):
     with pytest.raises(NoGpuError):
         runtime.session(affine_stylizer(tmp_path / "a.onnx"), Settings(device="cuda"))
     assert runtime.engine_info(Settings(device="cuda")).startswith("unavailable: ")
+
+
+def test_front_ends_name_the_engine(no_gpu, capsys):
+    from fastapi.testclient import TestClient
+
+    from animefy.app import cli
+    from animefy.app.rest import create_rest_app
+
+    assert cli.main(["models"]) == 0
+    assert "Engine: onnxruntime on cpu" in capsys.readouterr().out
+    health = TestClient(create_rest_app(Settings())).get("/health").json()
+    assert health["engine"] == "onnxruntime on cpu"
 
 
 def test_engine_torch_without_torch_is_a_typed_error(monkeypatch):

@@ -6,7 +6,8 @@ once, cast to fp16 once when asked) and executes the graph node by node in topol
 with torch ops. It implements the ONNX operators our models use, with ONNX Runtime's exact
 semantics where torch differs by default (Resize coordinate modes, reflect Pad on any axes,
 Conv/pool asymmetric pads, Softmax before opset 13, integer Div). An operator outside that
-set fails at load time with `UnsupportedModelError`, never silently at run time.
+set (or an attribute combination it does not implement) fails at load time with
+`UnsupportedModelError`, never silently at run time.
 
 Shape arithmetic (Shape -> Gather -> Concat -> Reshape/Resize/Slice ...) is found ahead of
 time and runs on the host with CPU tensors, so a CUDA run never waits on the GPU to learn a
@@ -204,7 +205,6 @@ OPS["Shape"] = lambda m, a, x: torch.tensor(list(x.shape)[a.get("start", 0) : a.
 OPS["Transpose"] = lambda m, a, x: x.permute(a.get("perm") or list(range(x.dim() - 1, -1, -1)))
 OPS["Concat"] = lambda m, a, *xs: torch.cat(xs, a["axis"])
 OPS["Tile"] = lambda m, a, x, reps: x.repeat(_ints(reps))
-OPS["MatMul"] = lambda m, a, x, y: torch.matmul(x, y)
 
 
 @op("Cast")
@@ -238,11 +238,6 @@ def _gemm(m, a, x, y, c=None):
     y = y.t() if a.get("transB", 0) else y
     out = a.get("alpha", 1.0) * (x @ y)
     return out if c is None else out + a.get("beta", 1.0) * c
-
-
-@op("Constant")
-def _constant(m, a):
-    raise AssertionError("Constant nodes are folded at load time")  # pragma: no cover
 
 
 @op("ConstantOfShape")
@@ -399,8 +394,6 @@ def _conv(m, a, x, w, b=None):
 
 @op("ConvTranspose")
 def _conv_transpose(m, a, x, w, b=None):
-    if "output_shape" in a or a.get("auto_pad", "NOTSET") != "NOTSET":
-        raise UnsupportedModelError("ConvTranspose with output_shape or auto_pad is not supported by the torch engine.")
     n = w.dim() - 2
     pads = a.get("pads") or [0] * (2 * n)
     y = _CONV_T[n](
@@ -419,8 +412,6 @@ def _pool(m, a, x):
     begins, ends = _same_pads(a, x.shape[2:], kernel)
     ceil = bool(a.get("ceil_mode", 0))
     if a["_op"] == "MaxPool":
-        if a.get("storage_order", 0) or len(a.get("_outputs_names", ())) > 1:
-            raise UnsupportedModelError("MaxPool indices output is not supported by the torch engine.")
         padding: list[int] | int = begins
         if begins != ends or any(2 * p > k for p, k in zip(begins, kernel, strict=True)):
             x = F.pad(x, _torch_pads(begins, ends), value=-math.inf)
@@ -429,9 +420,7 @@ def _pool(m, a, x):
         return fn(x, kernel, strides, padding, a.get("dilations") or 1, ceil)
     include = bool(a.get("count_include_pad", 0))
     padding = begins
-    if begins != ends:
-        if not include:
-            raise UnsupportedModelError("AveragePool with asymmetric pads excluding padding is not supported.")
+    if begins != ends:  # (with count_include_pad; without, refused at load)
         x = F.pad(x, _torch_pads(begins, ends))
         padding = 0
     fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[n]
@@ -553,8 +542,6 @@ def _resize(m, a, x, roi=None, scales=None, sizes=None):
     coord = a.get("coordinate_transformation_mode", "half_pixel")
     if a["_op"] == "Upsample" or m.opset < 11:  # (X, scales) with asymmetric coordinates
         scales, sizes, coord = (roi if roi is not None else torch.tensor(a["scales"])), None, "asymmetric"
-    if mode not in ("nearest", "linear") or a.get("antialias", 0) or "axes" in a:
-        raise UnsupportedModelError(f"Resize mode={mode!r} (antialias/axes) is not supported by the torch engine.")
     in_shape = list(x.shape)
     if sizes is not None and sizes.numel():
         out_shape = _ints(sizes)
@@ -579,6 +566,32 @@ def _resize(m, a, x, roi=None, scales=None, sizes=None):
     for ax in axes:
         x = m.resample(x, ax, out_shape[ax], scale_list[ax], mode, coord, a.get("nearest_mode", "round_prefer_floor"))
     return x
+
+
+def _unsupported(op: str, a: dict, outputs: int) -> str | None:
+    """Attribute combinations the operators above do not implement, caught at load time."""
+    if op == "Resize" or op == "Upsample":
+        coord = a.get("coordinate_transformation_mode", "half_pixel")
+        if a.get("mode", "nearest") not in ("nearest", "linear"):
+            return f"mode={a.get('mode')}"
+        if a.get("antialias", 0) or "axes" in a or a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            return "antialias/axes/keep_aspect_ratio_policy"
+        if coord not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"):
+            return f"coordinate_transformation_mode={coord}"
+    if op == "ConvTranspose" and ("output_shape" in a or a.get("auto_pad", "NOTSET") != "NOTSET"):
+        return "output_shape/auto_pad"
+    if op == "MaxPool" and (outputs > 1 or a.get("storage_order", 0)):
+        return "the indices output"
+    if op == "AveragePool" and not a.get("count_include_pad", 0):
+        pads = list(a.get("pads") or [])
+        if pads[: len(pads) // 2] != pads[len(pads) // 2 :] or a.get("auto_pad", "NOTSET") in (
+            "SAME_UPPER",
+            "SAME_LOWER",
+        ):
+            return "asymmetric pads without count_include_pad"
+    if op == "Pad" and a.get("mode", "constant") not in ("constant", "reflect", "edge", "wrap"):
+        return f"mode={a.get('mode')}"
+    return None
 
 
 # ------------------------------------------------------------------------------- module
@@ -614,10 +627,15 @@ class OnnxModule(torch.nn.Module):
                     f"Operator {n.op_type} (node {n.name!r}) is not supported by the torch engine; "
                     "use the onnxruntime engine for this model."
                 )
-            if any(isinstance(v, type(graph)) for v in attrs.values()):
-                raise UnsupportedModelError(f"Control flow ({n.op_type}) is not supported by the torch engine.")
-            attrs.update(_op=n.op_type, _outputs=len(n.output), _outputs_names=tuple(n.output))
+            why = _unsupported(n.op_type, attrs, len([o for o in n.output if o]))
+            if why:
+                raise UnsupportedModelError(f"{n.op_type} node {n.name!r}: {why} is not supported by the torch engine.")
+            attrs.update(_op=n.op_type, _outputs=len(n.output))
             nodes.append(Node(n.op_type, tuple(n.input), tuple(n.output), attrs, n.name))
+        read = {i for n in nodes for i in n.inputs} | set(self.output_names)
+        for n in nodes:  # only Split makes several outputs here; others' extras must go unread
+            if n.op != "Split" and any(o in read for o in n.outputs[1:]):
+                raise UnsupportedModelError(f"{n.op} node {n.name!r}: outputs beyond the first are not supported.")
         known = set(consts) | set(self.input_names)
         for n in nodes:  # ONNX requires topological order; say so plainly if a file breaks it
             missing = [i for i in n.inputs if i and i not in known]
