@@ -92,3 +92,39 @@ class ModelLoadError(AnimefyError):
             f"The model file '{filename}' {problem}. Delete it so it is downloaded again{again}, "
             "or replace it with a good copy."
         )
+
+
+class EngineError(AnimefyError):
+    """The inference engine or device asked for cannot be used here."""
+
+    exit_code = 4
+    http_status = 503
+    code = "engine_unavailable"
+
+
+class NoGpuError(EngineError):
+    """device=cuda was asked for, but no CUDA GPU is visible."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "The CUDA device was asked for (--device cuda / ANIMEFY_DEVICE=cuda), but no CUDA GPU is visible"
+            f"{' (' + detail + ')' if detail else ''}. Use --device cpu (or ANIMEFY_DEVICE=cpu), or leave the device"
+            " on auto to use a GPU only when there is one."
+        )
+
+
+class TorchMissingError(EngineError):
+    """The torch engine was asked for, but PyTorch is not installed."""
+
+    def __init__(self, what: str = "The torch engine (--engine torch / ANIMEFY_ENGINE=torch)") -> None:
+        super().__init__(
+            f"{what} needs PyTorch and the onnx package, which are not installed. Install them with"
+            " `pip install onnx torch` (a CPU-only build: `pip install torch --index-url"
+            " https://download.pytorch.org/whl/cpu`), or use --engine onnxruntime (ANIMEFY_ENGINE=onnxruntime)."
+        )
+
+
+class UnsupportedModelError(EngineError):
+    """The torch engine cannot run a model (an ONNX operator or attribute it does not implement)."""
+
+    code = "model_unsupported"

@@ -13,6 +13,7 @@ them at call time (never at import), so tests and servers can change them; one i
 | MODELSCOPE_DOMAIN | modelscope_endpoint | ModelScope's default |
 | ANIMEFY_ENGINE | engine | auto (torch on CUDA when a GPU is visible, else ONNX Runtime) |
 | ANIMEFY_DEVICE | device | auto (cuda when visible, else cpu) |
+| ANIMEFY_FP16 | fp16 | auto (fp16 on CUDA for the models verified to keep parity; on = all, off = none) |
 | ANIMEFY_THREADS | threads | 0 = all cores |
 | ANIMEFY_DEFAULT_STYLE | default_style | first available of the preferred styles |
 | ANIMEFY_MAX_SIDE, ANIMEFY_MIN_SIDE, ANIMEFY_MAX_PIXELS | image limits | 2048, 16, 120,000,000 |
@@ -39,6 +40,7 @@ from animefy.errors import ConfigError
 
 ENGINES = ("auto", "onnxruntime", "torch")
 DEVICES = ("auto", "cpu", "cuda")
+FP16_MODES = ("auto", "on", "off")
 
 
 def _get(env: dict[str, str], name: str) -> str:
@@ -82,6 +84,7 @@ class Settings:
     modelscope_endpoint: str | None = None
     engine: str = "auto"
     device: str = "auto"
+    fp16: str = "auto"
     threads: int = 0
     default_style: str = ""
     max_side: int = 2048
@@ -104,6 +107,8 @@ class Settings:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}.")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
+        if self.fp16 not in FP16_MODES:
+            raise ConfigError(f"fp16 must be one of {', '.join(FP16_MODES)}, not {self.fp16!r}.")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -120,6 +125,7 @@ class Settings:
             modelscope_endpoint=_get(env, "MODELSCOPE_DOMAIN") or None,
             engine=_choice(env, "ANIMEFY_ENGINE", ENGINES),
             device=_choice(env, "ANIMEFY_DEVICE", DEVICES),
+            fp16=_choice(env, "ANIMEFY_FP16", FP16_MODES),
             threads=_int(env, "ANIMEFY_THREADS", 0),
             default_style=_get(env, "ANIMEFY_DEFAULT_STYLE"),
             max_side=_int(env, "ANIMEFY_MAX_SIDE", 2048),

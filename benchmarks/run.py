@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # everything (about 45 minutes on 2 CPU cores)
     python benchmarks/run.py --quick    # image tables, short clips only
+    python benchmarks/run.py --quick --engine torch --device cpu   # same tables, another engine
 
 Image: per-stage time of the full pipeline vs the same models' bare inference on the same
 input. Video: fps of the pipeline (threads, person crop, temporal supervisor included) vs
@@ -42,27 +43,23 @@ def _median_time(fn, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def bench_image(path: Path, label: str) -> dict:
+def bench_image(path: Path, label: str, settings) -> dict:
     import cv2
 
     from animefy.image.io import encode_png, load_image
     from animefy.image.pipeline import Renderer, StyleOptions
     from animefy.models.registry import load
-    from animefy.settings import Settings
     from animefy.timings import Timings
 
     rgb = load_image(path).rgb
-    person, background, matter = (
-        load(PERSON, "stylize", Settings.from_env()),
-        load(BACKGROUND, "stylize", Settings.from_env()),
-        load("rvm", "matte", Settings.from_env()),
-    )
+    person, background = load(PERSON, "stylize", settings), load(BACKGROUND, "stylize", settings)
+    matter = load("rvm", "matte", settings)
     bare = {
         "rvm": _median_time(lambda: (matter.reset(), matter(rgb))),
         PERSON: _median_time(lambda: person(rgb)),
         BACKGROUND: _median_time(lambda: background(rgb)),
     }
-    renderer = Renderer(StyleOptions(person_style=PERSON, background_style=BACKGROUND), Settings.from_env())
+    renderer = Renderer(StyleOptions(person_style=PERSON, background_style=BACKGROUND), settings)
 
     def full() -> None:
         renderer.timings = Timings()
@@ -100,12 +97,12 @@ def video_job(kind: str, src: str, hold: int, env: dict) -> dict:
         frames, stages = naive_video(Path(src), out, PERSON, BACKGROUND, hold), {}
     else:
         from animefy.image.pipeline import StyleOptions
+        from animefy.settings import Settings
         from animefy.video.pipeline import stylize_video
         from animefy.video.temporal import TemporalOptions
 
-        result = stylize_video(
-            src, out, StyleOptions(person_style=PERSON, background_style=BACKGROUND), TemporalOptions(hold=hold)
-        )
+        options = StyleOptions(person_style=PERSON, background_style=BACKGROUND)
+        result = stylize_video(src, out, options, TemporalOptions(hold=hold), Settings.from_env())
         frames, stages = result.frames, dict(result.timings.seconds)
     seconds = time.perf_counter() - t
     return {
@@ -155,11 +152,20 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--video-side", type=int, default=480, help="processing size of the pedestrians clip")
+    parser.add_argument("--engine", choices=("auto", "onnxruntime", "torch"), default="auto")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     args = parser.parse_args()
     if not (SHARED / "models").is_dir():
         print("../shared/models is absent: the benchmarks need the real checkpoints.")
         return 1
     os.environ["ANIMEFY_MODELS_DIR"] = str(SHARED / "models")
+    from animefy.models.runtime import engine_info
+    from animefy.settings import Settings
+
+    # The engine and device go to this process as a Settings object and to the video workers
+    # (fresh processes) as the environment their Settings.from_env() reads.
+    engine_env = {"ANIMEFY_ENGINE": args.engine, "ANIMEFY_DEVICE": args.device}
+    settings = Settings.from_env({**os.environ, **engine_env})
     tmp = Path(tempfile.mkdtemp())
     import cv2
 
@@ -167,7 +173,10 @@ def main() -> int:
     wide = cv2.resize(wide, (1280, 960), interpolation=cv2.INTER_CUBIC)[120:840]
     cv2.imwrite(str(tmp / "basketball_1280x720.png"), wide)
 
-    print(f"# animefy benchmarks ({os.cpu_count()} CPU cores), person {PERSON}, background {BACKGROUND}\n")
+    print(
+        f"# animefy benchmarks ({os.cpu_count()} CPU cores), person {PERSON}, background {BACKGROUND},"
+        f" engine: {engine_info(settings)}\n"
+    )
     print("## Image (median of 3 warm runs, seconds)\n")
     print(
         "| image | total | bare inference (rvm + person + background on the full image) | ratio total/bare | stages |"
@@ -177,7 +186,7 @@ def main() -> int:
         (SHARED / "media" / "astronaut.png", "astronaut"),
         (tmp / "basketball_1280x720.png", "basketball"),
     ]:
-        r = bench_image(path, label)
+        r = bench_image(path, label, settings)
         bare = sum(r["bare"].values())
         stages = ", ".join(f"{k} {v:.3f}" for k, v in r["stages"].items())
         bare_txt = " + ".join(f"{v:.3f}" for v in r["bare"].values()) + f" = {bare:.3f}"
@@ -189,14 +198,18 @@ def main() -> int:
             (
                 "pedestrians first 48",
                 first_frames(SHARED / "media" / "pedestrians.avi", 48, tmp / "ped48.mp4"),
-                {"ANIMEFY_MAX_VIDEO_SIDE": str(args.video_side)},
+                {"ANIMEFY_MAX_VIDEO_SIDE": str(args.video_side), **engine_env},
             )
         )
     else:
         clips.append(
-            ("pedestrians 795", SHARED / "media" / "pedestrians.avi", {"ANIMEFY_MAX_VIDEO_SIDE": str(args.video_side)})
+            (
+                "pedestrians 795",
+                SHARED / "media" / "pedestrians.avi",
+                {"ANIMEFY_MAX_VIDEO_SIDE": str(args.video_side), **engine_env},
+            )
         )
-    clips.append(("generated 720p", make_720p_clip(tmp / "clip720.mp4", 24 if not args.quick else 12), {}))
+    clips.append(("generated 720p", make_720p_clip(tmp / "clip720.mp4", 24 if not args.quick else 12), engine_env))
     print("\n## Video (frames per second, whole run including decode and encode)\n")
     print("| clip | naive fps | pipeline fps | speed-up | on twos fps | speed-up | supervisor share | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")

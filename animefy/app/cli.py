@@ -135,6 +135,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'name':<{w}}  {'role':<8}  {'licence':<44}  status")
     for name, role, status, licence in rows:
         print(f"{name:<{w}}  {role:<8}  {licence[:44]:<44}  {status}")
+    from animefy.models.runtime import engine_info
+
+    print(f"\nEngine: {engine_info(settings)}")
     if not settings.models_dirs:
         print("\nTip: set ANIMEFY_MODELS_DIR to a folder of .onnx files to use them without downloading.")
     return 0

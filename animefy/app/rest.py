@@ -1,6 +1,6 @@
 """A small REST API for mobile clients, mounted at /api/v1 next to the Gradio UI.
 
-    GET  /api/v1/health            {"status": "ok", "version": ...}
+    GET  /api/v1/health            {"status": "ok", "version": ..., "engine": "onnxruntime on cpu"}
     GET  /api/v1/styles            styles with availability and licence
     POST /api/v1/image             multipart photo + the request fields -> image/png
     POST /api/v1/video             multipart clip + the request fields -> 202 {"job_id", ...}
@@ -225,7 +225,9 @@ def _add_limits(app: FastAPI, settings: Settings) -> None:
 def _add_info_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/health", summary="Liveness and version")
     def health() -> dict:
-        return {"status": "ok", "version": __version__}
+        from animefy.models.runtime import engine_info
+
+        return {"status": "ok", "version": __version__, "engine": engine_info(settings)}
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> str:

@@ -1,26 +1,69 @@
-"""One inference layer for every ONNX model: sessions created once and reused, execution
-provider chosen in one place, and the catalog's tensor conventions (layout, colour order,
-value range, size rule) applied around each call."""
+"""One inference layer for every ONNX model: the engine and device chosen in one place
+(`choose_engine`), sessions created once per (file, engine, device, precision, threads) and
+reused, and the catalog's tensor conventions (layout, colour order, value range, size rule)
+applied around each call.
+
+Two engines run the same ONNX files: ONNX Runtime (the default on CPU) and torch (an ONNX
+graph interpreter, `engines/torch_engine.py`, the default when a CUDA GPU is visible). Both
+hand back objects with ONNX Runtime's small session API, so `OnnxGenerator` and the matters
+never know which one they got.
+
+For the front ends: `engine_info(settings)` says what runs where, `preload(settings)` builds
+the default models' sessions ahead of time (on ZeroGPU at import time, placed on cuda), and
+`per_frame_seconds(settings)` is the per-frame cost behind a ZeroGPU duration estimate.
+Errors are typed: `NoGpuError` (device cuda without a GPU), `TorchMissingError`,
+`UnsupportedModelError` (all `EngineError`, an `AnimefyError`)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import logging
 import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from animefy.errors import ModelLoadError
+from animefy.errors import AnimefyError, ModelLoadError, NoGpuError, TorchMissingError, UnsupportedModelError
 from animefy.models.catalog import ModelSpec
+from animefy.models.engines import ort_engine
 from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_sessions: dict[tuple[str, tuple[str, ...], int], object] = {}
+_sessions: dict[tuple[str, str, str, str, int], object] = {}
+_fallbacks: dict[str, str] = {}  # file -> why the torch engine left it to ONNX Runtime (engine auto)
 _sessions_lock = threading.Lock()
+
+# Models whose fp16 output matches fp32 within the parity budget (max |diff| <= 2 and mean
+# |diff| <= 0.5 grey levels on uint8 output), by sha256 of the ONNX file; every other model
+# runs fp32 on CUDA, and ANIMEFY_FP16=on|off overrides. Measured on CPU with fp16 storage
+# emulated (every intermediate rounded to fp16, arithmetic in fp32 as GPU kernels accumulate;
+# real CPU float16 kernels gave the same numbers): the three AnimeGANv3 stylizers stay within
+# max 1 / mean 0.05 grey levels on the shared photos; RVM's alpha drifts up to 4 grey levels
+# over 10 frames of carphone, so it stays fp32 (bfloat16 fails everywhere: max 4-33).
+# tests/test_engines.py::test_fp16_choice_matches_measured_parity keeps this table honest.
+FP16_VERIFIED = {
+    "2779cb3b64fde78078c4311fe5f21b6f9defc33f6b2a2509fdeaf2827ad46048": "shinkai_v3",
+    "1f53a66dafcc845a176d7b20083692d58246886edc9fae5ec32be0b356bc856a": "hayao_v3",
+    "3ef02d6b2939a0e81621abc5beb0e741bb58654570033cd0e97f6b6ef37c1171": "cute_v3",
+}
+
+# Seconds of device time per video frame (person + background stylizers, matte, supervisor)
+# for a ZeroGPU duration estimate. CPU rows: measured on 2 cores (benchmarks/run.py,
+# benchmarks/engines.py); CUDA rows: estimates, not yet measured on a GPU.
+PER_FRAME_SECONDS = {
+    ("torch", "cuda"): 0.25,
+    ("onnxruntime", "cuda"): 0.4,
+    ("onnxruntime", "cpu"): 3.0,
+    ("torch", "cpu"): 6.0,
+}
 
 
 def cpu_count() -> int:
@@ -30,38 +73,119 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def providers(settings: Settings) -> tuple[str, ...]:
-    """CUDA when ONNX Runtime has it (onnxruntime-gpu on a GPU machine), else CPU."""
-    import onnxruntime as ort
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: str  # "onnxruntime" | "torch"
+    device: str  # "cpu" | "cuda"
 
-    available = ort.get_available_providers()
-    chosen = [p for p in ("CUDAExecutionProvider",) if p in available and settings.device != "cpu"]
-    return (*chosen, "CPUExecutionProvider")
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("onnx") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_cuda() -> bool:
+    if sys.platform == "linux" and not any(
+        os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/dxg")
+    ):
+        return False  # no NVIDIA driver: no GPU, and no need to import torch to learn that
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def choose_engine(settings: Settings) -> EngineChoice:
+    """The one place the engine and device are decided, from settings.engine / settings.device.
+
+    auto: torch on CUDA when a GPU is visible to torch (on ZeroGPU always: `spaces` makes cuda
+    usable at import time), else ONNX Runtime on CPU. Raises NoGpuError for device cuda with no
+    GPU, TorchMissingError for engine torch without torch."""
+    engine, device = settings.engine, settings.device
+    has_torch = torch_installed()
+    if engine == "torch" and not has_torch:
+        raise TorchMissingError()
+    torch_gpu = has_torch and (settings.on_zerogpu or _torch_cuda())
+    # Without torch nothing can tell whether a GPU is there: trust onnxruntime-gpu's provider.
+    ort_gpu = ort_engine.gpu_provider_available() and (torch_gpu or not has_torch)
+    gpu = {"torch": torch_gpu, "onnxruntime": ort_gpu, "auto": torch_gpu or ort_gpu}[engine]
+    if device == "cuda" and not gpu:
+        detail = ""
+        if engine == "onnxruntime" and torch_gpu:
+            detail = (
+                "to ONNX Runtime: this onnxruntime has no CUDA provider; install onnxruntime-gpu or use --engine torch"
+            )
+        raise NoGpuError(detail)
+    if device == "auto":
+        device = "cuda" if gpu else "cpu"
+    if engine == "auto":
+        engine = "torch" if device == "cuda" and torch_gpu else "onnxruntime"
+    return EngineChoice(engine, device)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, _size: int, _mtime: float) -> str:  # size and mtime key the cache
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path | str) -> str:
+    st = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime)
+
+
+def precision(path: Path | str, choice: EngineChoice, settings: Settings) -> str:
+    """float16 on CUDA for the models verified to keep parity in fp16 (or all with
+    ANIMEFY_FP16=on); float32 everywhere else."""
+    if choice.engine != "torch" or choice.device != "cuda" or settings.fp16 == "off":
+        return "float32"
+    if settings.fp16 == "on":
+        return "float16"
+    return "float16" if file_sha256(path) in FP16_VERIFIED else "float32"
+
+
+def _create(path: Path, choice: EngineChoice, dtype: str, settings: Settings):
+    threads = settings.threads or cpu_count()
+    if choice.engine == "onnxruntime":
+        return ort_engine.create(path, choice.device, threads)
+    from animefy.models.engines.torch_engine import TorchSession
+
+    if choice.device == "cpu" and settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)  # torch's pool is per process
+    try:
+        return TorchSession(path, choice.device, dtype)
+    except UnsupportedModelError as exc:
+        if settings.engine != "auto":
+            raise
+        log.warning("%s: %s Running it with ONNX Runtime instead.", path.name, exc)
+        _fallbacks[str(path)] = str(exc)
+        return ort_engine.create(path, choice.device, threads)
 
 
 def session(path: Path | str, settings: Settings, model: str | None = None):
-    """A cached InferenceSession for `path`; created on first use, shared afterwards.
+    """The cached session for `path` on the engine and device `settings` ask for; created on
+    first use (the torch engine builds its module from the ONNX file once), shared afterwards.
 
-    A file ONNX Runtime cannot load raises ModelLoadError naming the file (not its folder);
-    the full path and ONNX Runtime's own message go to the log."""
-    import onnxruntime as ort
-
-    chosen = providers(settings)
-    threads = settings.threads
-    key = (str(Path(path).resolve()), chosen, threads)
+    A file the engine cannot load raises ModelLoadError naming the file (not its folder) and
+    the catalog `model`; the full path and the engine's own message go to the log."""
+    choice = choose_engine(settings)
+    path = Path(path).resolve()
+    dtype = precision(path, choice, settings)
+    key = (str(path), choice.engine, choice.device, dtype, settings.threads)
     with _sessions_lock:
         sess = _sessions.get(key)
         if sess is None:
-            opts = ort.SessionOptions()
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.intra_op_num_threads = threads or cpu_count()
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
             try:
-                sess = ort.InferenceSession(str(path), sess_options=opts, providers=list(chosen))
+                sess = _create(path, choice, dtype, settings)
+            except AnimefyError:
+                raise
             except Exception as exc:
                 log.warning("cannot load model %s: %s", path, exc)
-                raise ModelLoadError(Path(path).name, model) from exc
+                raise ModelLoadError(path.name, model) from exc
             _sessions[key] = sess
     return sess
 
@@ -69,6 +193,78 @@ def session(path: Path | str, settings: Settings, model: str | None = None):
 def clear_sessions() -> None:
     with _sessions_lock:
         _sessions.clear()
+        _fallbacks.clear()
+
+
+def providers(settings: Settings) -> tuple[str, ...]:
+    """ONNX Runtime's execution providers for these settings (CUDA only with onnxruntime-gpu)."""
+    return ort_engine.providers(choose_engine(settings).device)
+
+
+def runs_on_gpu(sess: object) -> bool:
+    """Whether a session (either engine) computes on a GPU."""
+    return any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider", "torch:cuda") for p in sess.get_providers())
+
+
+def engine_info(settings: Settings) -> str:
+    """What runs the models, for people: 'onnxruntime on cpu', 'torch on cuda (fp16:
+    shinkai_v3, hayao_v3)', or why the engine asked for is unavailable."""
+    try:
+        choice = choose_engine(settings)
+    except AnimefyError as exc:
+        return f"unavailable: {exc}"
+    text = f"{choice.engine} on {choice.device}"
+    if choice.engine == "torch" and choice.device == "cuda":
+        if settings.fp16 == "on":
+            text += " (fp16: all models)"
+        elif settings.fp16 == "off":
+            text += " (fp32)"
+        else:
+            from animefy.models.catalog import load_catalog
+
+            names = [n for n, s in load_catalog(settings).models.items() if s.sha256 in FP16_VERIFIED]
+            text += f" (fp16: {', '.join(names)}; fp32: the rest)" if names else " (fp32)"
+    with _sessions_lock:
+        fallen = sorted(Path(p).name for p in _fallbacks)
+    if fallen and choice.engine == "torch":
+        text += f"; onnxruntime for {', '.join(fallen)}"
+    return text
+
+
+DEFAULT_PRELOAD = ("shinkai", "hayao", "shinkai_v3", "hayao_v3", "rvm")
+
+
+def preload(settings: Settings, names: Iterable[str] = DEFAULT_PRELOAD) -> list[str]:
+    """Fetch the named catalog models and build their sessions now, so the first request does
+    not pay for it. On a ZeroGPU Space app.py calls this at import time: the torch engine
+    places the weights on cuda there (the documented ZeroGPU pattern) and every later
+    `session(path, settings)` with the same settings returns the loaded one. A model that
+    cannot be had is skipped with a warning. Returns the names loaded."""
+    from animefy.models.catalog import load_catalog
+    from animefy.models.hub import resolve_model
+
+    catalog = load_catalog(settings)
+    loaded = []
+    for name in names:
+        try:
+            spec = catalog.get(name)
+            if spec.builtin or spec.format != "onnx":
+                continue
+            session(resolve_model(spec, settings), settings)
+            loaded.append(name)
+        except AnimefyError as exc:
+            log.warning("preload %s skipped: %s", name, exc)
+    return loaded
+
+
+def per_frame_seconds(settings: Settings) -> float:
+    """Device seconds per video frame on the engine and device these settings choose, for a
+    ZeroGPU `@spaces.GPU(duration=...)` estimate (duration ~ overhead + frames * this)."""
+    try:
+        choice = choose_engine(settings)
+    except AnimefyError:
+        return PER_FRAME_SECONDS[("onnxruntime", "cpu")]
+    return PER_FRAME_SECONDS[(choice.engine, choice.device)]
 
 
 def to_model_range(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
@@ -158,7 +354,7 @@ class OnnxGenerator:
         # Batched runs pay off on a GPU; on CPU they were slower per frame (Shinkai 768x576:
         # 1.47 s alone vs 1.98 s in a batch of 4), so frames go one at a time there.
         dynamic_batch = not isinstance(inp.shape[0], int) or inp.shape[0] != 1
-        self.batchable = dynamic_batch and "CUDAExecutionProvider" in self.session.get_providers()
+        self.batchable = dynamic_batch and runs_on_gpu(self.session)
         self.tile_overlap = tile_overlap
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
