@@ -81,13 +81,17 @@ def check_video(video: str, request: VideoRequest, settings: Settings, picture_g
     return info.frame_estimate
 
 
-def video_seconds(video: str, *_args: object, **_kw: object) -> int:
-    """ZeroGPU duration estimate from the clip's length: about 0.5 s per frame on a GPU."""
+def video_seconds(video: str, *args: object, **kw: object) -> int:
+    """ZeroGPU duration estimate for a video call (it gets the call's own arguments): overhead
+    plus the clip's frames times the per-frame cost of the engine and device the call's
+    Settings choose."""
     from animefy.errors import AnimefyError
+    from animefy.models.runtime import per_frame_seconds
     from animefy.video.io import probe
 
+    settings = next((a for a in (*args, *kw.values()) if isinstance(a, Settings)), None) or Settings.from_env()
     try:
         info = probe(video)
     except AnimefyError:  # a bad file fails properly inside the call; estimate low
         return 60
-    return int(min(600, 30 + 0.5 * info.frame_estimate))
+    return int(min(600, 30 + per_frame_seconds(settings) * info.frame_estimate))
