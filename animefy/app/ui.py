@@ -55,7 +55,9 @@ CSS = """
   text-align: center; line-height: 1.25; font-size: 12px; padding: 4px 2px; opacity: 1;
 }
 #models_table ul { padding-left: 1.1em; }
-#video_status .prose:not(:empty) { min-height: 96px; padding: 8px 0; }
+#image_on_choice:not(:has(.block)), #video_on_choice:not(:has(.block)) { display: none; }
+#video_status.running { min-height: 120px; }  /* room for the progress bar next to the button */
+#video_status .progress-text { display: none; }  /* the bar says frame and time left */
 @media (max-width: 640px) {
   .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
   #image_looks .grid-container { --grid-cols: 3 !important; }
@@ -65,7 +67,7 @@ CSS = """
 # Before a run: close old error messages, show where the result will appear.
 SCROLL_JS = """() => {
   document.querySelectorAll('.toast-body.error .toast-close').forEach(b => b.click());
-  document.getElementById('%s')?.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+  setTimeout(() => document.getElementById('%s')?.scrollIntoView({behavior: 'smooth', block: 'nearest'}), 300);
 }"""
 
 # Gradio titles its toasts with the untranslated message type ("Error", "Info"): translated
@@ -319,6 +321,8 @@ def _video_runner(settings: Settings) -> Callable:
 
         def report(done: int, total: int) -> None:
             if job and job in CANCELLED:
+                with _cancel_lock:
+                    CANCELLED.discard(job)
                 raise Stopped
             if progress is None:
                 return
@@ -542,10 +546,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
 
             def begin():  # noqa: ANN202
-                return gr.update(**busy), gr.update(visible=True), "\u00a0"  # room for the progress bar
+                return gr.update(**busy), gr.update(visible=True), gr.update(elem_classes=["running"])
 
             def idle():  # noqa: ANN202
-                return gr.update(value=T("ui.run_video"), interactive=True), gr.update(visible=False), ""
+                return (gr.update(value=T("ui.run_video"), interactive=True), gr.update(visible=False),
+                        gr.update(elem_classes=[]))  # fmt: skip
 
             start = vid_btn.click(begin, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private",
                                   js=SCROLL_JS % "video_status")  # fmt: skip
