@@ -30,13 +30,26 @@ Variation = Literal[VARIATIONS]  # type: ignore[valid-type]
 Blend = Literal["laplacian", "feather"]
 Hold = Annotated[int, Field(ge=1, le=3)]  # 1, 2 or 3 (an int, so "2" from a form or the CLI converts)
 TransparentFormat = Literal["webm", "png-zip"]
+PICTURE_POSITIONS = ("center", "left", "right", "top", "bottom", "whole")
+PicturePosition = Literal[PICTURE_POSITIONS]  # type: ignore[valid-type]
 
 
-def _f(default: Any, help: str, *, short: str = "", ui: str = "", choices: tuple = (), **kw: Any) -> Any:
+def _f(
+    default: Any,
+    help: str,
+    *,
+    short: str = "",
+    ui: str = "",
+    choices: tuple = (),
+    when: dict | None = None,
+    **kw: Any,
+) -> Any:
     """A schema field; `short` is its CLI short flag, `ui` the Gradio group it sits in
     ("main", "advanced", or "" for fields the UI does not show), `choices` the values of a
-    number field that takes only a few."""
-    extra = {"short": short, "ui": ui, **({"choices": list(choices)} if choices else {})}
+    number field that takes only a few, `when` the values of other fields under which the
+    field matters ({"background": ["color"]}: the UI shows it only then)."""
+    extra = {"short": short, "ui": ui, **({"choices": list(choices)} if choices else {}),
+             **({"when": {k: list(v) for k, v in when.items()}} if when else {})}  # fmt: skip
     return Field(default, description=help, json_schema_extra=extra, **kw)
 
 
@@ -53,10 +66,19 @@ class ImageRequest(BaseModel):
     face_style: str = _f("", "style for faces ('' = same as person)", short="-f", ui="advanced", max_length=64)
     background: Background = _f(Background.keep, "keep | transparent | color | image (an uploaded picture)", ui="main")
     background_colour: Annotated[str, Field(pattern=HEX_COLOUR)] = _f(
-        "#ffffff", "#RRGGBB, with background=color", ui="advanced"
+        "#ffffff", "#RRGGBB, with background=color", ui="advanced", when={"background": ["color"]}
     )
-    background_variation: Variation = _f("none", "time of day or season for the background", ui="advanced")
-    stylize_background_image: bool = _f(True, "stylize a replacement picture too", ui="advanced")
+    background_variation: Variation = _f("none", "time of day or season for the background", ui="advanced",
+                                         when={"background": ["keep", "image"]})  # fmt: skip
+    stylize_background_image: bool = _f(True, "stylize a replacement picture too", ui="advanced",
+                                        when={"background": ["image"]})  # fmt: skip
+    background_position: PicturePosition = _f(
+        "center",
+        "where a background picture sits: it fills the frame centred, or shows its left / right / top / "
+        "bottom part, or 'whole' shows all of it over a blurred copy",
+        ui="advanced",
+        when={"background": ["image"]},
+    )
     blend: Blend = _f("laplacian", "how layers are blended", ui="")
     matte_model: str = _f("rvm", "person matting model (see `models`)", ui="", max_length=64)
     upscale: str = _f("", "super-resolution model, e.g. realesr_animevideov3 ('' = none; needs animefy[sr])",
@@ -110,7 +132,7 @@ class VideoRequest(ImageRequest):
     glitch_repair: bool = _f(True, "find one-frame glitches (a flickering eye) and rebuild them", ui="advanced")
     hold: Hold = _f(1, "anime timing: 1 = every frame, 2 = on twos, 3 = on threes", ui="main", choices=(1, 2, 3))
     transparent_format: TransparentFormat = _f("webm", "with background=transparent: WebM with alpha or a zip of PNGs",
-                                               ui="advanced")  # fmt: skip
+                                               ui="advanced", when={"background": ["transparent"]})  # fmt: skip
 
     def temporal(self):
         from animefy.video.temporal import TemporalOptions
@@ -157,7 +179,7 @@ def field_info(cls: type[BaseModel], name: str) -> dict:
     kind = {bool: bool, float: float, int: int}.get(annotation, str)
     return {"name": name, "default": default, "help": field.description or "", "choices": choices, "type": kind,
             "short": extra.get("short", ""), "ui": extra.get("ui", ""), "ge": bounds.get("Ge"),
-            "le": bounds.get("Le")}  # fmt: skip
+            "le": bounds.get("Le"), "when": extra.get("when", {})}  # fmt: skip
 
 
 def fields(cls: type[BaseModel]) -> list[dict]:

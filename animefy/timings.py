@@ -38,4 +38,5 @@ class Timings:
         for name, sec in self.seconds.items():
             lines.append(f"{name:<{width}}  {sec:8.3f}  {self.calls[name]:5d}")
         lines.append(f"{'total':<{width}}  {self.total():8.3f}")
+        lines.append("calls: how many times the stage ran (for a video, once per batch of frames, not per frame)")
         return "\n".join(lines)

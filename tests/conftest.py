@@ -62,11 +62,13 @@ def make_tiny_models(folder: Path, catalog: Path, darken: bool = True) -> Path:
     red_is_person_rvm(folder / "tiny_rvm.onnx")
     common = {"role": "stylize", "layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
     entries = {
-        "invert": {**common, "filename": "invert.onnx", "display": "Invert"},
+        "invert": {**common, "filename": "invert.onnx", "display": "Invert", "display_zh": "反色"},
         "rvm": {
             "role": "matte",
             "format": "rvm",
             "filename": "tiny_rvm.onnx",
+            "display": "Tiny cut-out",
+            "display_zh": "小抠图",
             "layout": "NCHW",
             "value_range": [0, 1],
             "licence": "test",
@@ -74,7 +76,7 @@ def make_tiny_models(folder: Path, catalog: Path, darken: bool = True) -> Path:
     }
     if darken:
         affine_stylizer(folder / "darken.onnx", scale=(0.5, 0.5, 0.5), bias=(-0.5, -0.5, -0.5))
-        entries["darken"] = {**common, "filename": "darken.onnx", "display": "Darken"}
+        entries["darken"] = {**common, "filename": "darken.onnx", "display": "Darken", "display_zh": "变暗"}
     write_catalog(catalog, entries)
     return folder
 
@@ -128,6 +130,7 @@ def app_server(tmp_path_factory):
         "ANIMEFY_RATE_LIMIT": "1000",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HOME": str(root / "hf"),
+        "ANIMEFY_CACHE_DIR": str(root / "cache"),
     }
     if os.environ.get("ANIMEFY_TEST_REAL_MODELS") == "1" and (SHARED / "models").is_dir():
         env.update(ANIMEFY_MODELS_DIR=str(SHARED / "models"), ANIMEFY_DEFAULT_STYLE="shinkai_v3")
@@ -140,16 +143,14 @@ def app_server(tmp_path_factory):
         [sys.executable, str(ROOT / "app.py")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(base + "/api/v1/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("app did not start:\n" + (root / "app.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
+    deadline = time.monotonic() + 180
+    # The app says when it is ready; from then on the UI and the REST API both answer.
+    while "REST API ready" not in (root / "app.log").read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("app did not start:\n" + (root / "app.log").read_text()[-3000:])
+        time.sleep(0.25)
+    urllib.request.urlopen(base + "/api/v1/health", timeout=5)
     yield base, env, root / "app.log"
     proc.terminate()
     try:

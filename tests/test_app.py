@@ -81,9 +81,10 @@ def test_gradio_client_bad_inputs_give_clear_errors_and_server_keeps_serving(cli
 
     junk = tmp_path / "notes.png"
     junk.write_text("not a picture")
-    # Gradio's Image component refuses it before our handler, naming the problem.
-    with pytest.raises(Exception, match="cannot identify image file"):
+    # The same message as the CLI's, not Gradio's preprocessing error with its temporary paths.
+    with pytest.raises(Exception, match="not a readable image") as refused:
         client.predict(image=handle_file(str(junk)), person_style="invert", api_name="/stylize_image")
+    assert "UnidentifiedImageError" not in str(refused.value) and "/tmp" not in str(refused.value)
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict(image=handle_file(str(photo)), person_style="nope", api_name="/stylize_image")
     big = tmp_path / "big.png"
@@ -93,6 +94,42 @@ def test_gradio_client_bad_inputs_give_clear_errors_and_server_keeps_serving(cli
     assert httpx.get(app_server[0] + "/api/v1/health").status_code == 200
     out = client.predict(handle_file(str(photo)), "invert", api_name="/stylize_image")
     assert cv2.imread(out).shape == (192, 256, 3)
+
+
+def test_quick_animefy_endpoint_takes_keywords(client, photo):
+    from gradio_client import handle_file
+
+    out = client.predict(image=handle_file(str(photo)), person_style="invert", background="transparent",
+                         api_name="/animefy")  # fmt: skip
+    png = cv2.imread(out, cv2.IMREAD_UNCHANGED)
+    assert png.shape == (192, 256, 4) and png[5, 5, 3] == 0
+
+
+def test_missing_model_is_a_plain_message_and_one_log_line(client, photo, app_server):
+    from gradio_client import handle_file
+
+    log = app_server[2]
+    before = log.read_text()
+    with pytest.raises(Exception) as refused:
+        # A face style of its own needs the face finder, which the test server lacks.
+        client.predict(image=handle_file(str(photo)), person_style="invert", face_style="original",
+                       api_name="/stylize_image")  # fmt: skip
+    message = str(refused.value)
+    assert "face finder" in message and "Models tab" in message
+    assert "ANIMEFY_MODELS_DIR" not in message and "python -m" not in message and "/" not in message
+    time.sleep(0.5)
+    new = log.read_text()[len(before) :]
+    assert "Traceback" not in new
+    assert len([line for line in new.splitlines() if "request refused" in line]) == 1
+
+
+def test_console_at_start(app_server):
+    """Missing models are listed once; readiness is announced after the REST API is mounted
+    (the fixture waited for that line, then /api/v1 answered at once); no example caching noise."""
+    text = app_server[2].read_text()
+    assert text.count("models not on disk") == 1
+    assert text.index("Running on") < text.index("REST API ready")
+    assert text.count("Will cache examples") <= 1
 
 
 def test_gradio_client_video(client, tmp_path):

@@ -1,11 +1,15 @@
 """A person's path through the app in headless Chromium (Debian's chromium driven by
-playwright): Image tab (upload, transparent, run, result, downloaded PNG keeps alpha),
-Video tab (clip in, result plays), mix tab, and the Chinese UI. Screenshots are saved in
-artifacts/browser/."""
+playwright): the first screen (looks with example results, before/after slider), a photo
+with a transparent background (checkerboard behind it, the downloaded PNG keeps alpha), a
+solid colour that appears only when chosen, an unreadable upload, a clip with progress in
+view and Stop, the Chinese page with every visible string translated, and a 390x844 phone
+where every tab fits. Screenshots are saved in artifacts/browser/."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import tomllib
 
 import cv2
 import numpy as np
@@ -22,6 +26,7 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 SHOTS = ROOT / "artifacts" / "browser"
+PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.browser
 
@@ -38,13 +43,21 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, app_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+def _open(browser, app_server, locale: str = "en-US", viewport: dict | None = None):
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, locale=locale)
     page = context.new_page()
     page.set_default_timeout(120_000)
     page.goto(app_server[0] + "/")
-    page.get_by_role("tab", name="Image").wait_for()
+    page.locator("#image_looks img").first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#image_looks img, #image_out img')].every(i => i.complete)"
+    )
+    return context, page
+
+
+@pytest.fixture
+def page(browser, app_server):
+    context, page = _open(browser, app_server)
     yield page
     context.close()
 
@@ -55,31 +68,113 @@ def _photo(tmp_path):
     return path
 
 
-def _run_photo_tab(page, tmp_path, tab: str, background: str, shots: tuple[str, str]) -> bytes:
-    """Upload the photo on a tab ('image' or 'mix'), pick a background, run it and return the
-    result PNG as the browser downloads it; screenshots before and after."""
-    page.screenshot(path=str(SHOTS / shots[0]), full_page=True)
-    page.locator(f"#{tab}_in input[type=file]").set_input_files(str(_photo(tmp_path)))
-    page.locator(f"#{tab}_bg").get_by_text(background).click()
-    page.locator(f"#{tab}_run").click()
-    img = page.locator(f"#{tab}_out img").first
-    img.wait_for(state="visible")
-    page.screenshot(path=str(SHOTS / shots[1]), full_page=True)
-    return page.request.get(img.get_attribute("src")).body()
+def _run_photo(page, tmp_path, background: str, shot: str) -> bytes:
+    """Upload the photo, pick a background, run, and return the result PNG as the browser
+    downloads it (the slider's download link)."""
+    page.locator("#image_in input[type=file]").set_input_files(str(_photo(tmp_path)))
+    page.locator("#image_background label", has_text=background).click()
+    page.locator("#image_run").click()
+    page.wait_for_function("() => document.querySelector('#image_out img.fixed')?.src.includes('animefy_')")
+    page.locator("#image_run:not([disabled])").wait_for()
+    page.screenshot(path=str(SHOTS / shot), full_page=True)
+    return page.request.get(page.locator("#image_out a[download]").get_attribute("href")).body()
 
 
-def test_image_tab_transparent_png_keeps_alpha(page, tmp_path):
-    data = _run_photo_tab(page, tmp_path, "image", "transparent", ("01_image_before.png", "02_image_after.png"))
+def test_first_screen_leads_with_looks_and_example_results(page):
+    page.screenshot(path=str(SHOTS / "01_first_screen.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    assert "not downloaded" not in text and "Some models" not in text  # no warning above the tabs
+    looks = page.locator("#image_looks .thumbnail-item")
+    assert looks.count() >= 3
+    names = page.locator("#image_looks .caption-label").all_inner_texts()
+    assert any("Cut-out" in n for n in names) and any(" person on a " in n for n in names)
+    # Example results are already there: the slider shows a before/after pair, the thumbnails are results.
+    srcs = [img.get_attribute("src") for img in page.locator("#image_out img").all()]
+    assert len(srcs) == 2 and srcs[0] != srcs[1]
+    assert all(".png" in img.get_attribute("src") for img in page.locator("#image_looks img").all())
+    # A look is request values put into the controls.
+    page.locator("#image_looks .thumbnail-item", has_text="Cut-out").click()
+    page.wait_for_function("() => document.querySelector('#image_background input[value=transparent]').checked")
+    # Style lists hold what this server can run, with plain names.
+    page.locator("#image_person_style input").click()
+    page.locator("ul.option-list li").first.wait_for()
+    options = page.locator("ul.option-list li").all_inner_texts()
+    assert any("Invert" in o for o in options) and not any("not downloaded" in o or "[NC]" in o for o in options)
+    page.keyboard.press("Escape")
+
+
+def test_before_after_slider_with_checkerboard_behind_a_transparent_result(page, tmp_path):
+    data = _run_photo(page, tmp_path, "Transparent", "02_transparent_result.png")
     png = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.ndim == 3 and png.shape[2] == 4, "the downloaded PNG must keep its alpha channel"
     assert png[5, 5, 3] == 0 and png[png.shape[0] * 3 // 4, png.shape[1] // 2, 3] == 255
+    before, after = page.locator("#image_out img").all()
+    assert before.get_attribute("src") != after.get_attribute("src")
+    assert "conic-gradient" in after.evaluate("e => getComputedStyle(e).backgroundImage")
+    # The checkerboard is what shows through: a transparent corner of the result is drawn grey/white.
+    shot = cv2.imdecode(np.frombuffer(after.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    right_edge = shot[5:60, -60:-5].reshape(-1, 3)
+    assert {tuple(c) for c in right_edge} >= {(255, 255, 255), (212, 212, 212)}
 
 
-def test_video_tab_result_plays(page, tmp_path):
+def test_solid_colour_appears_only_when_chosen(page, tmp_path):
+    assert not page.locator("#image_background_colour").is_visible()
+    assert not page.locator("#image_picture").is_visible()
+    page.locator("#image_background label", has_text="A picture").click()
+    page.locator("#image_picture").wait_for(state="visible")
+    assert page.locator("#image_background_position").is_visible()
+    data = _run_photo(page, tmp_path, "Solid colour", "03_solid_colour.png")
+    assert page.locator("#image_background_colour").is_visible() and not page.locator("#image_picture").is_visible()
+    png = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert tuple(png[5, 5]) == (255, 255, 255)  # the default colour, white
+
+
+def test_unreadable_upload_gets_the_clis_message(page, tmp_path):
+    junk = tmp_path / "notes.jpg"
+    junk.write_text("not a picture")
+    page.locator("#image_in input[type=file]").set_input_files(str(junk))
+    page.locator("#image_run").click()
+    toast = page.locator(".toast-body").first
+    toast.wait_for()
+    message = toast.inner_text()
+    assert "not a readable image" in message
+    assert "UnidentifiedImageError" not in message and "/tmp" not in message and "gradio" not in message.lower()
+    page.locator("#image_run:not([disabled])").wait_for()  # the button is back after a failure
+    page.screenshot(path=str(SHOTS / "04_unreadable.png"))
+    # A later success clears the old error message (a new run closes stale errors).
+    _run_photo(page, tmp_path, "Keep it", "05_after_error.png")
+    assert page.locator(".toast-body.error").count() == 0
+
+
+def test_video_progress_in_view_and_stop(page, tmp_path):
     from test_video import make_clip
 
     page.get_by_role("tab", name="Video").click()
-    page.screenshot(path=str(SHOTS / "03_video_before.png"), full_page=True)
+    clip = make_clip(tmp_path / "clip.mp4", fps="25", seconds=3, size="320x240")
+    page.locator("#video_in input[type=file]").set_input_files(str(clip))
+    page.locator("#video_in video").first.wait_for()
+    page.locator("#video_run").click()
+    run = page.locator("#video_run")
+    page.wait_for_function("() => document.querySelector('#video_run').disabled")
+    assert "Working" in run.inner_text()
+    status = page.locator("#video_status")
+    page.wait_for_function(
+        "() => /Frame \\d+ of \\d+/.test(document.querySelector('#video_status').innerText)", polling=100
+    )
+    page.screenshot(path=str(SHOTS / "06_video_progress.png"))
+    box, view = status.bounding_box(), page.viewport_size
+    assert 0 <= box["y"] and box["y"] + 40 <= view["height"], "the progress must be on screen"
+    assert re.search(r"about .+ left|Frame \d+ of \d+", status.inner_text())
+    page.locator("#video_stop").click()
+    page.locator("#video_run:not([disabled])").wait_for()
+    assert not page.locator("#video_stop").is_visible()
+    page.locator(".toast-body", has_text="Stopped").wait_for()
+
+
+def test_video_side_by_side_result_plays(page, tmp_path):
+    from test_video import make_clip
+
+    page.get_by_role("tab", name="Video").click()
     clip = make_clip(tmp_path / "clip.mp4", fps="25", seconds=0.8, size="160x120")
     page.locator("#video_in input[type=file]").set_input_files(str(clip))
     page.locator("#video_in video").first.wait_for()
@@ -89,25 +184,117 @@ def test_video_tab_result_plays(page, tmp_path):
     page.wait_for_function(
         "() => { const v = document.querySelector('#video_out video'); return v && v.readyState >= 2; }"
     )
-    duration = video.evaluate("v => v.duration")
-    assert abs(duration - 0.8) < 0.15
+    assert abs(video.evaluate("v => v.duration") - 0.8) < 0.15
     video.evaluate("v => { v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.querySelector('#video_out video').currentTime > 0.1")
-    page.screenshot(path=str(SHOTS / "04_video_after.png"), full_page=True)
+    clip_in, clip_out = page.locator("#video_in").bounding_box(), page.locator("#video_out").bounding_box()
+    assert abs(clip_in["y"] - clip_out["y"]) < 5 and clip_out["x"] > clip_in["x"] + 100, "input and result side by side"
+    assert "Done: 20 frames" in page.locator(".toast-body").first.inner_text()
+    assert "supervisor" not in page.locator("body").inner_text()
+    page.screenshot(path=str(SHOTS / "07_video_result.png"), full_page=True)
 
 
-def test_mix_tab_solid_colour(page, tmp_path):
-    page.get_by_role("tab", name="Background mix-and-match").click()
-    data = _run_photo_tab(page, tmp_path, "mix", "solid colour", ("05_mix_before.png", "06_mix_after.png"))
-    png = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    assert tuple(png[5, 5]) == (255, 178, 127)  # BGR of the default #7fb2ff
+# --- Chinese ----------------------------------------------------------------------------
+VISIBLE_TEXT = """() => {
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const n = walker.currentNode, el = n.parentElement;
+    if (!el || !n.textContent.trim() || el.closest('code, script, style')) continue;
+    const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
+    if (r.width === 0 || r.height === 0 || cs.visibility === 'hidden') continue;
+    out.push(n.textContent.trim());
+  }
+  return out;
+}"""
+# Proper names that stay as they are in Chinese text (model families, licences, formats).
+NAMES = re.compile(
+    r"animefy|AnimeGANv[23]|DCT-Net|MODNet|YuNet|Real-ESRGAN|MobileNetV3|x4plus|v[23]|6B|x4|3D|Gradio|API|MIT|"
+    r"Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
+)
 
 
-def test_chinese_ui(browser, app_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.goto(app_server[0] + "/")
-    page.get_by_role("tab", name="图片").wait_for(timeout=60_000)
-    assert page.get_by_role("tab", name="背景混搭").count() == 1
-    page.screenshot(path=str(SHOTS / "07_chinese.png"), full_page=True)
+def _every_text(page) -> set[str]:
+    """Visible text of every tab, its accordions opened, its dropdown lists, and the options
+    that appear after a choice."""
+    texts: set[str] = set()
+    for i in range(page.locator("button[role=tab]").count()):
+        page.locator("button[role=tab]").nth(i).click()
+        page.wait_for_timeout(500)
+        for accordion in page.locator("button.label-wrap").all():
+            if accordion.is_visible():
+                accordion.click()
+        texts |= set(page.evaluate(VISIBLE_TEXT))
+        for dropdown in page.locator("input[role=combobox]").all():
+            if dropdown.is_visible() and dropdown.is_enabled():
+                dropdown.click()
+                page.locator("ul.option-list li").first.wait_for()
+                texts |= set(page.locator("ul.option-list li").all_inner_texts())
+                page.keyboard.press("Escape")
+    page.locator("button[role=tab]").first.click()
+    for choice in ("纯色", "图片"):
+        page.locator("#image_background label", has_text=choice).click()
+        page.wait_for_timeout(400)
+        texts |= set(page.evaluate(VISIBLE_TEXT))
+    return texts
+
+
+def test_chinese_page_has_every_visible_string_translated(browser, app_server, tmp_path):
+    from animefy.app.ui_text import EN, ZH
+
+    context, page = _open(browser, app_server, "zh-CN")
+    assert page.get_by_role("tab", name="照片").count() == 1 and page.get_by_role("tab", name="模型").count() == 1
+    texts = _every_text(page)
+    page.screenshot(path=str(SHOTS / "08_chinese.png"), full_page=True)
+    catalog = tomllib.loads((ROOT / "animefy" / "models" / "catalog.toml").read_text(encoding="utf-8"))["models"]
+    english = {m["display"] for m in catalog.values() if m.get("display_zh") and m["display"] not in m["display_zh"]}
+    english |= {"Invert", "Cel shading", "Keep it", "Transparent", "Person style", "Background"}
+    english |= {v for k, v in EN.items() if ZH.get(k) != v and "{" not in v}
+    page_text = "\n".join(texts)
+    assert not [e for e in english if e in page_text], "English left on the Chinese page"
+    untranslated = [t for t in texts if re.search(r"[A-Za-z]{2,}", NAMES.sub("", t))]
+    assert not untranslated, untranslated
+    # Messages made while a request runs are Chinese too.
+    junk = tmp_path / "notes.jpg"
+    junk.write_text("not a picture")
+    page.locator("#image_in input[type=file]").set_input_files(str(junk))
+    page.locator("#image_run").click()
+    toast = page.locator(".toast-body").first
+    toast.wait_for()
+    assert "不是可读取的图片" in toast.inner_text() and not re.search(
+        r"[A-Za-z]{2,}", NAMES.sub("", toast.inner_text())
+    )
+    context.close()
+
+
+def test_english_models_tab_has_no_chinese(page):
+    page.get_by_role("tab", name="Models").click()
+    text = page.locator("#models_table").inner_text()
+    assert "Ready" in text and "Invert" in text
+    assert not re.search(r"[\u4e00-\u9fff]", text), "no Chinese column on the English page"
+
+
+# --- phone ------------------------------------------------------------------------------
+def test_phone_every_tab_fits_with_controls_near_the_result(browser, app_server, tmp_path):
+    context, page = _open(browser, app_server, "en-US", PHONE)
+    pairs = {"image": ("#image_run", "#image_out"), "video": ("#video_run", "#video_out"), "models": (None, None)}
+    for i, (tab, (button, result)) in enumerate(pairs.items()):
+        page.locator("button[role=tab]").nth(i).click()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / f"09_phone_{tab}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], tab
+        assert page.evaluate("document.body.scrollHeight") < 5000, f"{tab} is too long for a phone"
+        if button:
+            b, r = page.locator(button).bounding_box(), page.locator(result).bounding_box()
+            assert b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"]
+            assert r["x"] >= 0 and r["x"] + r["width"] <= PHONE["width"]
+            assert abs(r["y"] - (b["y"] + b["height"])) < PHONE["height"], f"{tab}: result far from its button"
+    # The tabs are all on screen (none hides behind an overflow menu).
+    for tab in page.locator("button[role=tab]").all():
+        box = tab.bounding_box()
+        assert box and box["x"] + box["width"] <= PHONE["width"]
+    # Dropdown text stays clear of its arrow.
+    page.locator("button[role=tab]").first.click()
+    field = page.locator("#image_person_style input")
+    assert field.evaluate("e => parseFloat(getComputedStyle(e).paddingRight)") >= 24
     context.close()

@@ -79,8 +79,9 @@ def test_ui_endpoints_take_the_schema_fields():
     import inspect
 
     from animefy.app.ui import IMAGE_FIELDS, VIDEO_FIELDS, endpoint
+    from animefy.settings import Settings
 
-    handler = endpoint(["video"], VideoRequest, VIDEO_FIELDS, lambda *a, **k: None)
+    handler = endpoint(["video"], VideoRequest, VIDEO_FIELDS, lambda *a, **k: None, Settings())
     params = list(inspect.signature(handler).parameters)
     assert params[0] == "video" and params[1 : 1 + len(VIDEO_FIELDS)] == VIDEO_FIELDS
     assert {"face_style", "background_variation", "strength", "hold"} <= set(VIDEO_FIELDS)

@@ -207,13 +207,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NEEDED_FOR = {
+    "matte": "Treating the person and the background differently needs the person matting model. ",
+    "face": "A face style of its own needs the face detector. ",
+}
+
+
+def _why(exc: AnimefyError) -> str:
+    """For a missing helper model, why the request needs it (the person did not name it)."""
+    from animefy.errors import ModelUnavailableError
+    from animefy.models.catalog import load_catalog
+
+    if not isinstance(exc, ModelUnavailableError):
+        return ""
+    try:
+        return NEEDED_FOR.get(load_catalog().get(exc.model).role, "")
+    except AnimefyError:
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except AnimefyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_why(exc)}{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

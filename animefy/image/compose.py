@@ -74,13 +74,29 @@ def solid(shape: tuple[int, int], rgb: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def cover(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize and centre-crop `image` to fill (h, w) without distorting it."""
+ANCHORS = {"center": (0.5, 0.5), "left": (0.0, 0.5), "right": (1.0, 0.5), "top": (0.5, 0.0), "bottom": (0.5, 1.0)}
+
+
+def cover(image: np.ndarray, shape: tuple[int, int], position: str = "center") -> np.ndarray:
+    """Resize `image` to fill (h, w) without distorting it, cropping around `position`
+    ('center', or 'left' / 'right' / 'top' / 'bottom' to keep that part of the picture);
+    'whole' fits all of it inside, over a blurred filled copy of itself."""
     h, w = shape
     ih, iw = image.shape[:2]
+    if position == "whole":
+        back = cv2.GaussianBlur(cover(image, shape), (0, 0), sigmaX=max(2.0, max(h, w) / 60))
+        scale = min(h / ih, w / iw)
+        size = (max(1, min(w, round(iw * scale))), max(1, min(h, round(ih * scale))))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        y0, x0 = (h - size[1]) // 2, (w - size[0]) // 2
+        back[y0 : y0 + size[1], x0 : x0 + size[0]] = cv2.resize(image, size, interpolation=interp)
+        return back
+    if position not in ANCHORS:
+        raise InputError(f"Unknown picture position {position!r}; use one of {', '.join([*ANCHORS, 'whole'])}.")
+    ax, ay = ANCHORS[position]
     scale = max(h / ih, w / iw)
     size = (max(w, round(iw * scale)), max(h, round(ih * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     big = cv2.resize(image, size, interpolation=interp)
-    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    y0, x0 = int((big.shape[0] - h) * ay), int((big.shape[1] - w) * ax)
     return np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])

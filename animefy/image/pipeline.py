@@ -204,7 +204,7 @@ class Renderer:
         if o.background == Background.image:
             # The same picture sits behind every frame: fit, stylize and grade it once per size.
             if self._fitted is None or self._fitted.shape[:2] != shape:
-                fitted = cover(self._picture, shape)
+                fitted = cover(self._picture, shape, o.background_position)
                 fitted = self._stylize(o.bg_style, fitted) if o.stylize_background_image else fitted
                 self._fitted = self._vary(fitted)
             return None, np.broadcast_to(self._fitted, frames.shape)

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from animefy.errors import AnimefyError, ModelLoadError, NoGpuError, TorchMissingError, UnsupportedModelError
@@ -375,6 +374,8 @@ class OnnxGenerator:
         """A fixed-size model on one frame: a frame that fits in one tile is scaled up to fill
         it (aspect kept, remainder padded) rather than padded to mostly nothing; larger frames
         are tiled with overlap."""
+        import cv2  # here, so `python -m animefy models` (engine_info) stays light
+
         th, tw = self.spec.fixed_size
         h, w = x.shape[:2]
         if h <= th and w <= tw:
