@@ -26,20 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def load_clip(name: str, frames: int) -> list[np.ndarray]:
-    from animefy.video.io import probe, read_frames
-
-    path = SHARED / "media" / name
-    out = []
-    for f in read_frames(path, probe(path)):
-        out.append(f.copy())
-        if len(out) == frames:
-            break
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import SHARED, load_clip
 
 
 def astronaut_pan(frames: int, face_px: float = 30.0, speed: float = 1.3) -> tuple[list[np.ndarray], np.ndarray]:

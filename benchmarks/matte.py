@@ -30,23 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import ROOT, SHARED, load_clip
 
 MAGENTA = np.array([255, 0, 255], np.float32)
-
-
-def load_clip(name: str, frames: int) -> list[np.ndarray]:
-    from animefy.video.io import probe, read_frames
-
-    path = SHARED / "media" / name
-    out = []
-    for f in read_frames(path, probe(path)):
-        out.append(f.copy())
-        if len(out) == frames:
-            break
-    return out
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -14,22 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clips import SHARED, load_clip
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-
-def load_clip(name: str, frames: int):
-    from animefy.video.io import probe, read_frames
-
-    path = SHARED / "media" / name
-    info = probe(path)
-    out = []
-    for f in read_frames(path, info):
-        out.append(f.copy())
-        if len(out) == frames:
-            break
-    return out
 
 
 def main() -> int:
