@@ -30,6 +30,7 @@ Variation = Literal[VARIATIONS]  # type: ignore[valid-type]
 Blend = Literal["laplacian", "feather"]
 Hold = Annotated[int, Field(ge=1, le=3)]  # 1, 2 or 3 (an int, so "2" from a form or the CLI converts)
 TransparentFormat = Literal["webm", "png-zip"]
+FixedSizeMode = Literal["auto", "letterbox", "tiles"]
 
 
 def _f(default: Any, help: str, *, short: str = "", ui: str = "", choices: tuple = (), **kw: Any) -> Any:  # noqa: A002
@@ -58,6 +59,13 @@ class ImageRequest(BaseModel):
     background_variation: Variation = _f("none", "time of day or season for the background", ui="advanced")
     stylize_background_image: bool = _f(True, "stylize a replacement picture too", ui="advanced")
     blend: Blend = _f("laplacian", "how layers are blended", ui="")
+    fixed_size_mode: FixedSizeMode = _f(
+        "auto",
+        "models that take one size only (e.g. hayao_v3, 512x512) on larger pictures: letterbox = one pass scaled "
+        "to fit (faster, less detail), tiles = overlapping tiles at full resolution, auto = letterbox when that "
+        "keeps at least 75% of the resolution",
+        ui="advanced",
+    )
     matte_model: str = _f("rvm", "person matting model (see `models`)", ui="", max_length=64)
     upscale: str = _f("", "super-resolution model, e.g. realesr_animevideov3 ('' = none; needs animefy[sr])",
                       ui="", max_length=64)  # fmt: skip
@@ -111,12 +119,19 @@ class VideoRequest(ImageRequest):
     hold: Hold = _f(1, "anime timing: 1 = every frame, 2 = on twos, 3 = on threes", ui="main", choices=(1, 2, 3))
     transparent_format: TransparentFormat = _f("webm", "with background=transparent: WebM with alpha or a zip of PNGs",
                                                ui="advanced")  # fmt: skip
+    reuse: bool = _f(True, "stylize the background at keyframes and carry it with the camera between them (and "
+                     "parts of the person that hold still); off = every frame from scratch", ui="advanced")  # fmt: skip
 
     def temporal(self):  # noqa: ANN201 - TemporalOptions (imported lazily: video needs cv2 flow)
         from animefy.video.temporal import TemporalOptions
 
         return TemporalOptions(deflicker=self.strength > 0, strength=self.strength,
                                repair_glitches=self.glitch_repair, hold=self.hold)  # fmt: skip
+
+    def reuse_options(self):  # noqa: ANN201 - ReuseOptions (imported lazily, like temporal())
+        from animefy.video.reuse import ReuseOptions
+
+        return ReuseOptions(enabled=self.reuse)
 
     def output_suffix(self) -> str:
         if not self.transparent:

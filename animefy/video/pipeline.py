@@ -19,10 +19,12 @@ import numpy as np
 from animefy.errors import InputError
 from animefy.image.io import encode_png
 from animefy.image.pipeline import Renderer
+from animefy.models.runtime import counting_passes
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
 from animefy.video.io import VideoInfo, VideoWriter, check_limits, check_output_format, probe, read_frames
+from animefy.video.reuse import ReuseOptions, Reuser, ReuseReport
 from animefy.video.temporal import TemporalOptions, TemporalReport, TemporalSupervisor
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class VideoResult:
     timings: Timings
     report: TemporalReport
     messages: list[str] = field(default_factory=list)
+    reuse: ReuseReport | None = None  # also in report.reuse, so the report's summary and dict include it
 
 
 class PngZipWriter:
@@ -214,17 +217,22 @@ def stylize_video(
     transparent_format: str | None = None,
     progress: Progress | None = None,
     picture: np.ndarray | None = None,
+    reuse: ReuseOptions | None = None,
 ) -> VideoResult:
     """Stylize a clip into `out` (.mp4; with a transparent background .webm with alpha, or a
     .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track.
-    `options` may be a VideoRequest, which then also gives the temporal options and format."""
+    `options` may be a VideoRequest, which then also gives the temporal and reuse options and
+    the format. Reuse (on by default) carries the background between keyframes and the still
+    parts of the person between frames instead of stylizing every frame from scratch."""
     settings = settings or Settings.from_env()
     options = options or VideoRequest()
     if isinstance(options, VideoRequest):
         temporal = temporal or options.temporal()
+        reuse = reuse or options.reuse_options()
         if transparent_format is None and "transparent_format" in options.model_fields_set:
             transparent_format = options.transparent_format
     temporal = temporal or TemporalOptions()
+    reuse = reuse or ReuseOptions()
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1 (got {batch_size}).")
     src, out = Path(src), Path(out)
@@ -240,6 +248,8 @@ def stylize_video(
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)
     supervisor = TemporalSupervisor(temporal)
+    reuser = Reuser(renderer, reuse, temporal.hold)
+    supervisor.report.reuse = reuser.report
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings))
     writer = _open_writer(out, info, w, h, kind, src)
     messages += getattr(writer, "messages", [])
@@ -258,7 +268,8 @@ def stylize_video(
             frames = np.stack([frame for frame, _ in batch])
             counts += [count for _, count in batch]
             regions = [renderer.split(frame) for frame in frames]
-            rendered = renderer.render(frames, regions)
+            with counting_passes(reuser.report.passes):
+                rendered = reuser.render(frames, regions)
             with timings.stage("temporal"):
                 ready = []
                 for frame, reg, res in zip(frames, regions, rendered, strict=True):
@@ -282,4 +293,4 @@ def stylize_video(
     if progress:
         progress(encoder.frames, encoder.frames)
     supervisor.report.frames = encoder.frames
-    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, supervisor.report, messages)
+    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, supervisor.report, messages, reuser.report)
