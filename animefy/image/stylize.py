@@ -56,7 +56,7 @@ class CelStylizer:
     caps = Capabilities("stylize")
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        count_passes(self.name, 1 if frames.ndim == 3 else len(frames))
+        count_passes(self.name, 1 if frames.ndim == 3 else len(frames), int(np.prod(frames.shape[:-1])))
         if frames.ndim == 3:
             return cel_shade(frames)
         return np.stack([cel_shade(f) for f in frames])

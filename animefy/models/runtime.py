@@ -25,15 +25,25 @@ log = logging.getLogger(__name__)
 _sessions: dict[tuple[str, tuple[str, ...], int], object] = {}
 _sessions_lock = threading.Lock()
 
-# Model passes (one image through one generator: a tile, a crop or a frame), counted per
-# caller: models are shared between jobs, so the count lives in the caller's context.
-_passes: ContextVar[Counter | None] = ContextVar("animefy_model_passes", default=None)
+
+class PassCounter(Counter):
+    """Model passes by model name (one image through one generator: a tile, a crop or a frame),
+    and in `pixels` the pixels those passes took in (crops of a dynamic-size model cost in
+    proportion to their area, so passes alone do not say how much was drawn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pixels: Counter = Counter()
+
+
+# Counted per caller: models are shared between jobs, so the count lives in the caller's context.
+_passes: ContextVar[PassCounter | None] = ContextVar("animefy_model_passes", default=None)
 
 
 @contextmanager
-def counting_passes(counter: Counter | None = None) -> Iterator[Counter]:
+def counting_passes(counter: PassCounter | None = None) -> Iterator[PassCounter]:
     """Count the generator passes run in this context (this thread), by model name."""
-    counter = Counter() if counter is None else counter
+    counter = PassCounter() if counter is None else counter
     token = _passes.set(counter)
     try:
         yield counter
@@ -41,11 +51,13 @@ def counting_passes(counter: Counter | None = None) -> Iterator[Counter]:
         _passes.reset(token)
 
 
-def count_passes(name: str, n: int = 1) -> None:
-    """Record `n` passes of the model `name` (for stylizers that are not OnnxGenerators)."""
+def count_passes(name: str, n: int = 1, pixels: int = 0) -> None:
+    """Record `n` passes of the model `name` taking `pixels` pixels in all (for stylizers that
+    are not OnnxGenerators; OnnxGenerator counts its own)."""
     counter = _passes.get()
     if counter is not None:
         counter[name] += n
+        counter.pixels[name] += pixels
 
 
 def cpu_count() -> int:
@@ -188,7 +200,7 @@ class OnnxGenerator:
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """float32 NHWC batch in model range -> float32 NHWC batch in model range."""
-        count_passes(self.spec.name, len(x))
+        count_passes(self.spec.name, len(x), int(np.prod(x.shape[:3])))
         if self.spec.layout == "HWC":  # no batch dimension: one frame per run
             return np.stack([self.session.run([self.output_name], {self.input_name: f})[0] for f in x])
         if self.spec.layout == "NCHW":
