@@ -32,6 +32,7 @@ Hold = Annotated[int, Field(ge=1, le=3)]  # 1, 2 or 3 (an int, so "2" from a for
 TransparentFormat = Literal["webm", "png-zip"]
 PICTURE_POSITIONS = ("center", "left", "right", "top", "bottom", "whole")
 PicturePosition = Literal[PICTURE_POSITIONS]  # type: ignore[valid-type]
+FixedSizeMode = Literal["auto", "letterbox", "tiles"]
 
 
 def _f(
@@ -80,6 +81,13 @@ class ImageRequest(BaseModel):
         when={"background": ["image"]},
     )
     blend: Blend = _f("laplacian", "how layers are blended", ui="")
+    fixed_size_mode: FixedSizeMode = _f(
+        "auto",
+        "models that take one size only (e.g. hayao_v3, 512x512) on larger pictures: letterbox = one pass scaled "
+        "to fit (faster, less detail), tiles = overlapping tiles at full resolution, auto = letterbox when that "
+        "keeps at least 75% of the resolution",
+        ui="advanced",
+    )
     matte_model: str = _f("rvm", "person matting model (see `models`)", ui="", max_length=64)
     upscale: str = _f("", "super-resolution model, e.g. realesr_animevideov3 ('' = none; needs animefy[sr])",
                       ui="", max_length=64)  # fmt: skip
@@ -133,12 +141,19 @@ class VideoRequest(ImageRequest):
     hold: Hold = _f(1, "anime timing: 1 = every frame, 2 = on twos, 3 = on threes", ui="main", choices=(1, 2, 3))
     transparent_format: TransparentFormat = _f("webm", "with background=transparent: WebM with alpha or a zip of PNGs",
                                                ui="advanced", when={"background": ["transparent"]})  # fmt: skip
+    reuse: bool = _f(True, "stylize the background at keyframes and carry it with the camera between them (and "
+                     "parts of the person that hold still); off = every frame from scratch", ui="advanced")  # fmt: skip
 
     def temporal(self):
         from animefy.video.temporal import TemporalOptions
 
         return TemporalOptions(deflicker=self.strength > 0, strength=self.strength,
                                repair_glitches=self.glitch_repair, hold=self.hold)  # fmt: skip
+
+    def reuse_options(self):
+        from animefy.video.reuse import ReuseOptions
+
+        return ReuseOptions(enabled=self.reuse)
 
     def output_suffix(self) -> str:
         if not self.transparent:

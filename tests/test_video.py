@@ -21,6 +21,7 @@ from animefy.settings import Settings
 from animefy.video.io import exact_fps, ffmpeg_exe, parse_probe, probe, read_frames
 from animefy.video.metrics import detail_retention, flicker_score, mean_psnr, warping_error
 from animefy.video.pipeline import stylize_video
+from animefy.video.reuse import ReuseOptions
 from animefy.video.temporal import TemporalOptions, supervise
 
 
@@ -105,7 +106,10 @@ def test_audio_kept_in_sync_and_silent_input_works(tmp_path):
 def test_odd_size_and_on_twos(tmp_path, model_calls):
     src = make_clip(tmp_path / "odd.mp4", fps="24", seconds=1.0, size="95x63", pix_fmt="yuv444p")
     out = tmp_path / "twos.mp4"
-    res = stylize_video(src, out, StyleOptions(person_style="cel"), TemporalOptions(hold=2))
+    # Reuse off: every drawing stylized, in batches (reuse renders drawing by drawing; tests/test_reuse.py).
+    res = stylize_video(
+        src, out, StyleOptions(person_style="cel"), TemporalOptions(hold=2), reuse=ReuseOptions(enabled=False)
+    )
     assert model_calls["cel"] == [4, 4, 4] and res.report.drawings == 12  # 12 drawings in batches of 4
     frames = list(read_frames(out, probe(out)))
     assert len(frames) == 24 and probe(out).width % 2 == 0

@@ -66,6 +66,8 @@ EN = {
     "style.same": "Same as the person",
     "style.original": "Original (as photographed)",
     "style.later": "{name} · downloads on first use",
+    "field.fixed_size_mode": "Fixed-size models on large pictures",
+    "field.reuse": "Carry the background between keyframes",
 }
 
 ZH = {
@@ -125,6 +127,8 @@ ZH = {
     "style.same": "与人物相同",
     "style.original": "原样（照片本身）",
     "style.later": "{name} · 首次使用时下载",
+    "field.fixed_size_mode": "固定尺寸模型处理大图的方式",
+    "field.reuse": "在关键帧之间沿用背景",
 }
 
 # Messages made on the server while a request runs, per language.

@@ -19,7 +19,7 @@ from animefy.image.face_pass import FacePass, drawing_scale, keep_faces
 from animefy.image.io import load_image
 from animefy.image.refine import decontaminate
 from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
-from animefy.image.stylize import stylize_region
+from animefy.image.stylize import Generator, stylize_frames, stylize_region
 from animefy.image.variations import apply_variation, relight_person
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.models.hub import find_cached
@@ -183,7 +183,7 @@ class Renderer:
         if style == ORIGINAL:
             return frames
         with self.timings.stage(f"stylize {style}"):
-            return self.stylizers[style](frames)
+            return stylize_frames(self.stylizers[style], frames, self.options.fixed_size_mode)
 
     def _vary(self, rgb: np.ndarray, t: int = 0) -> np.ndarray:
         """The background graded for the variation; `t` (the frame number) lets falling snow,
@@ -209,9 +209,14 @@ class Renderer:
                 self._fitted = self._vary(fitted)
             return None, np.broadcast_to(self._fitted, frames.shape)
         scene = self._stylize(o.bg_style, frames)
-        if o.background_variation == "none":
-            return scene, scene
-        return scene, np.stack([self._vary(f, self.frames_rendered + i) for i, f in enumerate(scene)])
+        return scene, self.background_from_scene(scene)
+
+    def background_from_scene(self, scene: np.ndarray) -> np.ndarray:
+        """The background layer of a kept background from its scene (the variation graded in;
+        `t`, the frame number, lets falling snow, petals and leaves drift)."""
+        if self.options.background_variation == "none":
+            return scene
+        return np.stack([self._vary(f, self.frames_rendered + i) for i, f in enumerate(scene)])
 
     def person_layer(self, frames: np.ndarray, regions: list[Regions], scene: np.ndarray | None) -> np.ndarray:
         """Person style on a crop around each person (with margin), at the scale the whole
@@ -229,7 +234,7 @@ class Renderer:
             for i, reg in enumerate(regions):
                 for y0, y1, x0, x1 in person_boxes(reg.alpha):
                     crop = np.ascontiguousarray(frames[i, y0:y1, x0:x1])
-                    out[i, y0:y1, x0:x1] = stylize_region(stylizer, crop, frame_hw)
+                    out[i, y0:y1, x0:x1] = stylize_region(stylizer, crop, frame_hw, o.fixed_size_mode)
         return out
 
     def face_layer(self, person: np.ndarray, frames: np.ndarray, regions: list[Regions]) -> np.ndarray:
@@ -257,6 +262,70 @@ class Renderer:
         scene, background = self.background_layer(frames)
         person = self.face_layer(self.person_layer(frames, regions, scene), frames, regions)
         return Layers(person, background, scene)
+
+    # -- hooks for layers carried between video frames (animefy.video.reuse) -----------------
+    @property
+    def scene_style(self) -> str | None:
+        """The style of a scene (the background style over the whole frame) that can be carried
+        between frames: None when there is none to carry (a transparent, solid or picture
+        background, or the background left as photographed)."""
+        o = self.options
+        return o.bg_style if o.background == Background.keep and o.bg_style != ORIGINAL else None
+
+    @property
+    def person_style(self) -> str | None:
+        """The style of a person layer drawn on its own (crops around each person) that can be
+        carried; None when the person layer is the scene, the whole frame or the photo."""
+        o = self.options
+        if not o.needs_matte or o.person_style == ORIGINAL:
+            return None
+        if o.person_style == o.bg_style and self.scene_style is not None:
+            return None
+        return o.person_style
+
+    def style_region(self, style: str, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """`style` on frame[y0:y1, x0:x1] at the scale the whole frame is drawn at."""
+        y0, y1, x0, x1 = box
+        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        with self.timings.stage(f"stylize {style}"):
+            return stylize_region(self.stylizers[style], crop, frame.shape[:2], self.options.fixed_size_mode)
+
+    def region_passes(self, style: str, frame_hw: tuple[int, int], box_hw: tuple[int, int] | None = None) -> int:
+        """Model passes for `style` on a crop of `box_hw` (the whole frame if None)."""
+        stylizer = self.stylizers[style]
+        if not isinstance(stylizer, Generator):
+            return 1
+        scale = stylizer.scale_for(*frame_hw)
+        choice = stylizer.fixed_choice(*(box_hw or frame_hw), scale, self.options.fixed_size_mode)
+        return 1 if choice is None else choice.passes
+
+    def fixed_size_notes(self, frame_hw: tuple[int, int]) -> list[str]:
+        """How each fixed-size model of the request runs on whole frames of this size."""
+        notes = []
+        for style in sorted({s for s in (self.scene_style, self.options.person_style) if s and s != ORIGINAL}):
+            stylizer = self.stylizers[style]
+            if isinstance(stylizer, Generator):
+                choice = stylizer.fixed_choice(*frame_hw, mode=self.options.fixed_size_mode)
+                if choice is not None:
+                    notes.append(choice.describe(style, stylizer.caps.fixed_size))
+        return notes
+
+    def layers_from(
+        self,
+        frames: np.ndarray,
+        regions: list[Regions],
+        scene: np.ndarray | None = None,
+        person: np.ndarray | None = None,
+    ) -> Layers:
+        """`layers` with a carried scene and/or person layer (before faces): only what is not
+        given is rendered; faces are drawn as always."""
+        if scene is None:
+            scene, background = self.background_layer(frames)
+        else:
+            background = self.background_from_scene(scene)
+        if person is None:
+            person = self.person_layer(frames, regions, scene)
+        return Layers(self.face_layer(person, frames, regions), background, scene)
 
     # -- compose -----------------------------------------------------------------------------
     def _cut_out(self, person: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -23,7 +23,10 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +66,40 @@ PER_FRAME_SECONDS = {
     ("onnxruntime", "cpu"): 3.0,
     ("torch", "cpu"): 6.0,
 }
+
+
+class PassCounter(Counter):
+    """Model passes by model name (one image through one generator: a tile, a crop or a frame),
+    and in `pixels` the pixels those passes took in (crops of a dynamic-size model cost in
+    proportion to their area, so passes alone do not say how much was drawn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pixels: Counter = Counter()
+
+
+# Counted per caller: models are shared between jobs, so the count lives in the caller's context.
+_passes: ContextVar[PassCounter | None] = ContextVar("animefy_model_passes", default=None)
+
+
+@contextmanager
+def counting_passes(counter: PassCounter | None = None) -> Iterator[PassCounter]:
+    """Count the generator passes run in this context (this thread), by model name."""
+    counter = PassCounter() if counter is None else counter
+    token = _passes.set(counter)
+    try:
+        yield counter
+    finally:
+        _passes.reset(token)
+
+
+def count_passes(name: str, n: int = 1, pixels: int = 0) -> None:
+    """Record `n` passes of the model `name` taking `pixels` pixels in all (for stylizers that
+    are not OnnxGenerators; OnnxGenerator counts its own)."""
+    counter = _passes.get()
+    if counter is not None:
+        counter[name] += n
+        counter.pixels[name] += pixels
 
 
 def cpu_count() -> int:
@@ -358,6 +395,7 @@ class OnnxGenerator:
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """float32 NHWC batch in model range -> float32 NHWC batch in model range."""
+        count_passes(self.spec.name, len(x), int(np.prod(x.shape[:3])))
         if self.spec.layout == "HWC":  # no batch dimension: one frame per run
             return np.stack([self.session.run([self.output_name], {self.input_name: f})[0] for f in x])
         if self.spec.layout == "NCHW":
@@ -370,29 +408,43 @@ class OnnxGenerator:
             )
         return y.transpose(0, 2, 3, 1) if self.spec.layout == "NCHW" else y
 
-    def _fixed(self, x: np.ndarray) -> np.ndarray:
+    def fixed_plan(self, h: int, w: int, mode: str = "tiles") -> tuple[str, int]:
+        """How a fixed-size model runs on an (h, w) frame: ("one", 1) when it fits in one
+        pass, ("letterbox", 1) when `mode` scales it down into one, else ("tiles", passes)."""
+        th, tw = self.spec.fixed_size
+        if h <= th and w <= tw:
+            return "one", 1
+        if mode == "letterbox":
+            return "letterbox", 1
+        overlap = min(self.tile_overlap, th // 2, tw // 2)
+        return "tiles", len(tile_starts(max(h, th), th, overlap)) * len(tile_starts(max(w, tw), tw, overlap))
+
+    def _fixed(self, x: np.ndarray, mode: str = "tiles") -> np.ndarray:
         """A fixed-size model on one frame: a frame that fits in one tile is scaled up to fill
         it (aspect kept, remainder padded) rather than padded to mostly nothing; larger frames
-        are tiled with overlap."""
+        are tiled with overlap, or with mode="letterbox" scaled down into one pass."""
         import cv2  # here, so `python -m animefy models` (engine_info) stays light
 
         th, tw = self.spec.fixed_size
         h, w = x.shape[:2]
-        if h <= th and w <= tw:
+        if (h <= th and w <= tw) or mode == "letterbox":
             s = min(th / h, tw / w)
             sh, sw = min(th, round(h * s)), min(tw, round(w * s))
-            big = cv2.resize(x, (sw, sh), interpolation=cv2.INTER_CUBIC)
+            there, back = (cv2.INTER_CUBIC, cv2.INTER_AREA) if s >= 1 else (cv2.INTER_AREA, cv2.INTER_CUBIC)
+            big = cv2.resize(x, (sw, sh), interpolation=there)
             y = self._infer(pad_to_multiple(big[None], 1, (th, tw)))[0][:sh, :sw]
-            return cv2.resize(y, (w, h), interpolation=cv2.INTER_AREA)
+            return cv2.resize(y, (w, h), interpolation=back)
         return run_tiled(x, (th, tw), self.tile_overlap, lambda t: self._infer(t[None])[0])
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def __call__(self, frames: np.ndarray, fixed_mode: str = "tiles") -> np.ndarray:
+        """`fixed_mode` (fixed-size models on frames larger than their size): "tiles" or
+        "letterbox" (see `fixed_plan`)."""
         single = frames.ndim == 3
         batch = frames[None] if single else frames
         _, h, w, _ = batch.shape
         x = to_model_range(batch, self.spec)
         if self.spec.fixed_size is not None:
-            y = np.stack([self._fixed(f) for f in x])
+            y = np.stack([self._fixed(f, fixed_mode) for f in x])
         else:
             padded = pad_to_multiple(x, max(1, self.spec.size_multiple))
             y = self._infer(padded)[:, :h, :w]

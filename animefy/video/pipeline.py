@@ -19,10 +19,12 @@ import numpy as np
 from animefy.errors import InputError
 from animefy.image.io import encode_png
 from animefy.image.pipeline import Renderer
+from animefy.models.runtime import counting_passes
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
 from animefy.video.io import VideoInfo, VideoWriter, check_limits, check_output_format, probe, read_frames
+from animefy.video.reuse import ReuseOptions, Reuser, ReuseReport
 from animefy.video.temporal import TemporalOptions, TemporalReport, TemporalSupervisor
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class VideoResult:
     timings: Timings
     report: TemporalReport
     messages: list[str] = field(default_factory=list)
+    reuse: ReuseReport | None = None  # also in report.reuse, so the report's summary and dict include it
 
 
 class PngZipWriter:
@@ -235,14 +238,18 @@ def stylize_video(
     transparent_format: str | None = None,
     progress: Progress | None = None,
     picture: np.ndarray | None = None,
+    reuse: ReuseOptions | None = None,
 ) -> VideoResult:
     """Stylize a clip into `out` (.mp4; with a transparent background .webm with alpha, or a
     .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track.
-    `options` may be a VideoRequest, which then also gives the temporal options and format."""
+    `options` may be a VideoRequest, which then also gives the temporal and reuse options and
+    the format. Reuse (on by default) carries the background between keyframes and the still
+    parts of the person between frames instead of stylizing every frame from scratch."""
     settings = settings or Settings.from_env()
     options = options or VideoRequest()
     src, out = Path(src), Path(out)
     temporal, kind = _check_call(src, out, options, temporal, transparent_format, batch_size)
+    reuse = reuse or (options.reuse_options() if isinstance(options, VideoRequest) else ReuseOptions())
     info = probe(src, settings)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
@@ -255,6 +262,8 @@ def stylize_video(
     renderer = Renderer(options, settings, picture, timings=timings)
     renderer.track_faces = True  # frames come in order: faces become smoothed tracks
     supervisor = TemporalSupervisor(temporal)
+    reuser = Reuser(renderer, reuse, temporal.hold)
+    supervisor.report.reuse = reuser.report
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings))
     writer = _open_writer(out, info, w, h, kind, src)
     messages += getattr(writer, "messages", [])
@@ -273,7 +282,8 @@ def stylize_video(
             frames = np.stack([frame for frame, _ in batch])
             counts += [count for _, count in batch]
             regions = [renderer.split(frame) for frame in frames]
-            rendered = renderer.render(frames, regions)
+            with counting_passes(reuser.report.passes):
+                rendered = reuser.render(frames, regions)
             with timings.stage("temporal"):
                 ready = []
                 for frame, reg, res in zip(frames, regions, rendered, strict=True):
@@ -297,4 +307,4 @@ def stylize_video(
     if progress:
         progress(encoder.frames, encoder.frames)
     supervisor.report.frames = encoder.frames
-    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, supervisor.report, messages)
+    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, supervisor.report, messages, reuser.report)

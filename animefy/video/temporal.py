@@ -59,6 +59,7 @@ class TemporalReport:
     drawings: int = 0
     glitch_boxes: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # frame -> x, y, w, h
     glitch_scores: list[float] = field(default_factory=list)
+    reuse: object | None = None  # the video's ReuseReport (animefy.video.reuse), when there is one
 
     @property
     def rebuilt(self) -> list[int]:
@@ -80,7 +81,8 @@ class TemporalReport:
             where = ", ".join(f"{i} at x={b[0]} y={b[1]}" for i, b in list(boxes.items())[:10])
             more = " ..." if len(boxes) > 10 else ""
             parts.append(f"{len(boxes)} rebuilt" + (f" (frame {where}{more})" if boxes else ""))
-        return "; ".join(parts)
+        text = "; ".join(parts)
+        return text if self.reuse is None else f"{text}. Reuse: {self.reuse.summary()}"
 
     def as_dict(self) -> dict:
         return {
@@ -90,6 +92,7 @@ class TemporalReport:
             "deflicker_strength": self.options.strength if self.options.deflicker else 0.0,
             "glitch_repair": self.options.repair_glitches,
             "rebuilt": [{"frame": i, "box": list(box)} for i, box in self.glitch_boxes.items()],
+            "reuse": None if self.reuse is None else self.reuse.as_dict(),
             "summary": self.summary(),
         }
 
