@@ -51,6 +51,13 @@ def test_cli_has_a_flag_for_every_schema_field():
         parser.parse_args(["video", "in.mp4", "-o", "o.mp4", "--hold", "5"])
 
 
+def test_cli_help_shows_every_command():
+    for command in ("image", "video", "models", "download"):
+        res = subprocess.run([sys.executable, "-m", "animefy", command, "--help"], capture_output=True, text=True,
+                             cwd=ROOT, timeout=60)  # fmt: skip
+        assert res.returncode == 0 and "usage:" in res.stdout and "Traceback" not in res.stderr, command
+
+
 def test_cli_parser_imports_nothing_heavy():
     code = "import sys; from animefy.app.cli import build_parser; build_parser(); print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout

@@ -20,6 +20,7 @@ from animefy.settings import DEVICES, ENGINES, Settings
 def add_request_arguments(parser: argparse.ArgumentParser, cls: type[ImageRequest]) -> None:
     """One flag per schema field: choices, default and help come from the schema."""
     for f in fields(cls):
+        f = {**f, "help": f["help"].replace("%", "%%")}  # argparse formats help strings with %
         flag = "--" + f["name"].replace("_", "-")
         names = [f["short"], flag] if f["short"] else [flag]
         shown = f["default"] if f["default"] != "" else "none"
