@@ -58,8 +58,13 @@ def person_boxes(
     for x, y, bw, bh, _area in stats[1:count]:
         my, mx = max(min_margin, int(margin * bh)), max(min_margin, int(margin * bw))
         boxes.append([max(0, y - my), min(h, y + bh + my), max(0, x - mx), min(w, x + bw + mx)])
+    return merge_boxes(boxes)
+
+
+def merge_boxes(boxes: list[list[int]]) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) boxes merged until no two overlap."""
     merged = True
-    while merged:  # merge until no two boxes overlap
+    while merged:
         merged = False
         for i in range(len(boxes)):
             for j in range(i + 1, len(boxes)):

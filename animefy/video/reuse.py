@@ -51,7 +51,7 @@ import numpy as np
 
 from animefy.errors import InputError
 from animefy.image.pipeline import Frame, Renderer
-from animefy.image.regions import Regions, person_boxes
+from animefy.image.regions import Regions, merge_boxes, person_boxes
 from animefy.models.runtime import PassCounter
 from animefy.video.flow import FlowEstimator
 
@@ -281,24 +281,7 @@ def block_boxes(stale: np.ndarray, block: int, min_share: float = 0.02) -> list[
     count, _, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     boxes = [[y * block, min(h, (y + bh) * block), x * block, min(w, (x + bw) * block)]
              for x, y, bw, bh, _ in stats[1:count]]  # fmt: skip
-    return _merge(boxes)
-
-
-def _merge(boxes: list[list[int]]) -> list[tuple[int, int, int, int]]:
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
-                    boxes[i] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return [tuple(int(v) for v in b) for b in boxes]
+    return merge_boxes(boxes)
 
 
 # -- analysis -----------------------------------------------------------------------------------
