@@ -300,9 +300,10 @@ class Renderer:
         return 1 if choice is None else choice.passes
 
     def fixed_size_notes(self, frame_hw: tuple[int, int]) -> list[str]:
-        """How each fixed-size model of the request runs on whole frames of this size."""
+        """How each fixed-size model of the request that runs on whole frames runs at this size."""
         notes = []
-        for style in sorted({s for s in (self.scene_style, self.options.person_style) if s and s != ORIGINAL}):
+        whole = {self.scene_style, None if self.options.needs_matte else self.options.person_style}
+        for style in sorted(s for s in whole if s and s != ORIGINAL):
             stylizer = self.stylizers[style]
             if isinstance(stylizer, Generator):
                 choice = stylizer.fixed_choice(*frame_hw, mode=self.options.fixed_size_mode)
