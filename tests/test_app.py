@@ -226,6 +226,9 @@ def test_rest_video_job_submit_status_result(app_server, tmp_path):
     report = status["temporal_report"]
     assert report["frames"] == info.frame_estimate == 15 and report["drawings"] == 15
     assert report["rebuilt"] == [] and report["deflicker_strength"] > 0
+    reuse = report["reuse"]  # what was drawn and what carried
+    assert reuse["enabled"] and reuse["drawings"] == 15 and reuse["model_passes_per_drawing"] > 0
+    assert "model passes per drawing" in reuse["summary"]
 
 
 def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):

@@ -81,11 +81,12 @@ class Counting(Generator):
         return super().__call__(frames, scale, fixed_mode)
 
 
-def run(frames, person="invert", bg_style="darken", options=None, **request):
+def run(frames, person="invert", bg_style="darken", options=None, picture=None, **request):
     """Each frame through split and the Reuser (no supervisor, no encoder): (outputs, reuser, renderer)."""
     from animefy.image.pipeline import Renderer
 
-    renderer = Renderer(VideoRequest(person_style=person, background_style=bg_style, **request), Settings.from_env())
+    request = VideoRequest(person_style=person, background_style=bg_style, **request)
+    renderer = Renderer(request, Settings.from_env(), picture)
     for name in list(renderer.stylizers):
         if isinstance(renderer.stylizers[name], Generator):
             renderer.stylizers[name] = Counting(renderer.stylizers[name])
@@ -207,12 +208,18 @@ def test_reuse_off_renders_every_frame(reuse_models):
     assert "reuse off" in reuser.report.summary()
 
 
-@pytest.mark.parametrize("background", ["transparent", "color"])
+@pytest.mark.parametrize("background", ["transparent", "color", "image"])
 def test_other_backgrounds_carry_only_the_person(reuse_models, background):
     clip = [add_person(texture(H, W, 5), 50) for _ in range(5)]
-    outs, reuser, renderer = run(clip, bg_style="", background=background)
+    picture = texture(60, 80, 9) if background == "image" else None
+    bg_style = "darken" if background == "image" else ""  # a new background, drawn in a style
+    outs, reuser, renderer = run(clip, bg_style=bg_style, background=background, picture=picture)
     assert reuser.scene is None and reuser.person is not None
     assert renderer.stylizers["invert"].calls == 1
+    if background == "image":
+        assert renderer.stylizers["darken"].calls == 1  # the picture is drawn once for the clip
+        backdrop = outs[-1][:, :30].astype(np.float32)  # left of the person
+        assert backdrop.std() > 3 and np.abs(backdrop - clip[-1][:, :30]).mean() > 20  # the picture, not the input
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -302,3 +309,45 @@ def test_front_ends_offer_the_options():
     assert names["reuse"]["default"] is True and names["reuse"]["ui"] == "advanced"
     assert names["fixed_size_mode"]["choices"] == ("auto", "letterbox", "tiles")
     assert "fixed_size_mode" in ImageRequest.model_fields and "reuse" not in ImageRequest.model_fields
+
+
+class Glitchy(Counting):
+    """Paints a dark blob on the person (the red pixels of its input) while `armed`: a one-frame
+    glitch of the generator, as in a flickering eye."""
+
+    armed = False
+
+    def __call__(self, frames, scale=None, fixed_mode="auto"):
+        out = super().__call__(frames, scale, fixed_mode)
+        if self.armed:
+            for f, o in zip(frames[None] if frames.ndim == 3 else frames, out[None] if out.ndim == 3 else out,
+                            strict=True):  # fmt: skip
+                ys, xs = np.nonzero((f[..., 0] > 200) & (f[..., 1] < 100))
+                if len(ys):
+                    y, x = int(ys.mean()), int(xs.mean())
+                    o[y - 5 : y + 5, x - 5 : x + 5] = 0
+        return out
+
+
+def test_glitch_repair_still_finds_a_one_frame_glitch(reuse_models):
+    """A glitch the generator makes on a redrawn person lasts one frame with reuse on too (it is
+    not carried into the next drawings), so the supervisor finds and rebuilds it."""
+    from animefy.image.pipeline import Renderer
+    from animefy.video.temporal import TemporalOptions, supervise
+
+    bg = texture(H, W, 5)
+    clip = [add_person(bg, 20 + 3 * t) for t in range(12)]
+    renderer = Renderer(VideoRequest(person_style="invert", background_style="darken"), Settings.from_env())
+    glitchy = renderer.stylizers["invert"] = Glitchy(renderer.stylizers["invert"])
+    reuser = Reuser(renderer, ReuseOptions())
+    outs, masks = [], []
+    for t, f in enumerate(clip):
+        reg = renderer.split(f)
+        glitchy.armed = t == 6
+        outs.append(reuser.render(f[None], [reg])[0].rgb)
+        masks.append(reg.alpha)
+    dark = [int((o[30:80] < 10).all(-1).sum()) for o in outs]
+    assert dark[6] >= 80 and max(dark[:6] + dark[7:]) < 20, dark  # in frame 6 only
+    repaired, report = supervise(clip, outs, masks, TemporalOptions(deflicker=False))
+    assert report.rebuilt == [6]
+    assert (repaired[6][30:80] < 10).all(-1).sum() < 20

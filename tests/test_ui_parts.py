@@ -86,6 +86,27 @@ def test_video_report_in_plain_words():
     assert "一拍二" in video_summary(SimpleNamespace(report=report, frames=60), "zh")[0]
 
 
+def test_video_report_says_what_was_carried():
+    from types import SimpleNamespace
+
+    from animefy.app.ui import video_summary
+    from animefy.video.reuse import ReuseOptions, ReuseReport
+
+    options = SimpleNamespace(hold=1, deflicker=True, strength=0.8, repair_glitches=False)
+    reuse = ReuseReport(ReuseOptions(), drawings=10, keyframes=[0, 6], scene_drawings=10, scene_area=2.5,
+                        person_drawings=10, person_area=4.0)  # fmt: skip
+    reuse.passes.update({"hayao": 3, "shinkai": 12})
+    result = SimpleNamespace(report=SimpleNamespace(options=options, drawings=10), frames=10, reuse=reuse)
+    text = video_summary(result, "en")[0]
+    assert (
+        "Background painted at 2 keyframes and carried on the other 8 drawings (25% of the frame redrawn "
+        "on average). 40% of the person redrawn on average. 1.50 model passes per drawing."
+    ) in text
+    assert "关键帧" in video_summary(result, "zh")[0]
+    off = ReuseReport(ReuseOptions(enabled=False), drawings=10)
+    assert "reuse off" in video_summary(SimpleNamespace(**{**vars(result), "reuse": off}), "en")[0]
+
+
 def test_looks_use_what_is_on_disk(tiny_setup, tmp_path, monkeypatch):
     from animefy.app import looks
     from animefy.settings import Settings

@@ -215,7 +215,25 @@ def video_summary(result, lang: str) -> list[str]:
             lines.append(say(lang, "glitches", count=len(boxes), frames=shown))
         else:
             lines.append(say(lang, "glitches_none"))
+    reuse = getattr(result, "reuse", None)
+    if reuse is not None:
+        lines += reuse_summary(reuse, lang)
     return [" ".join(lines)]
+
+
+def reuse_summary(reuse, lang: str) -> list[str]:
+    """What was painted and what carried (a ReuseReport) in plain words."""
+    if not reuse.options.enabled:
+        return [say(lang, "reuse_off")]
+    lines = []
+    if reuse.scene_drawings:
+        keyframes = len(reuse.keyframes)
+        lines.append(say(lang, "reuse_scene", keyframes=keyframes, carried=reuse.scene_drawings - keyframes,
+                         area=reuse.scene_area / reuse.scene_drawings))  # fmt: skip
+    if reuse.person_drawings:
+        lines.append(say(lang, "reuse_person", area=reuse.person_area / reuse.person_drawings))
+    lines.append(say(lang, "reuse_passes", passes=reuse.passes_per_frame()))
+    return lines
 
 
 # -- inputs ---------------------------------------------------------------------------------
