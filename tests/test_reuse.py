@@ -351,3 +351,46 @@ def test_glitch_repair_still_finds_a_one_frame_glitch(reuse_models):
     repaired, report = supervise(clip, outs, masks, TemporalOptions(deflicker=False))
     assert report.rebuilt == [6]
     assert (repaired[6][30:80] < 10).all(-1).sum() < 20
+
+
+def test_faces_are_carried_with_a_person_who_holds_still(reuse_models):
+    """The face pass runs where the person layer was redrawn around a face; a still face is
+    carried with the layer (the face pass is the costliest step on a talking head)."""
+    from animefy.image.faces import Face
+    from animefy.image.pipeline import Renderer
+    from animefy.image.regions import Regions
+
+    def face_run(clip, xs):
+        renderer = Renderer(VideoRequest(person_style="invert", background_style="darken"), Settings.from_env())
+        calls = []
+
+        def face_layer(person, frames, regions):  # a face pass that paints the face box green
+            out = person.copy()
+            for i, reg in enumerate(regions):
+                for f in reg.faces:
+                    x, y, w, h = (int(v) for v in f.box)
+                    out[i, y : y + h, x : x + w] = (0, 255, 0)
+                    calls.append(f.box)
+            return out
+
+        renderer.head_pass, renderer.face_layer = True, face_layer
+        reuser = Reuser(renderer, ReuseOptions(max_interval=100))
+        outs = []
+        for f, x in zip(clip, xs, strict=True):
+            reg = Regions(
+                renderer.split(f).alpha, [Face((x + 6.0, 34.0, 12.0, 12.0), np.zeros((5, 2), np.float32), 0.9)]
+            )
+            outs.append(reuser.render(f[None], [reg])[0].rgb)
+        return outs, reuser.report, calls
+
+    bg = texture(H, W, 5)
+    xs = [50] * 6
+    outs, report, calls = face_run([add_person(bg, x) for x in xs], xs)
+    assert report.faces == 6 and report.faces_redrawn == len(calls) == 1
+    green = outs[5][37:43, 59:65].astype(int)
+    assert (green[..., 1] > 200).all() and (green[..., 0] < 60).all()  # carried, not lost
+    assert "faces drawn 1 of 6 times" in report.summary() and report.as_dict()["faces_redrawn"] == 1
+    xs = [20 + 6 * t for t in range(6)]
+    outs, report, calls = face_run([add_person(bg, x) for x in xs], xs)
+    assert report.faces_redrawn == len(calls) == 6  # a moving face is drawn every time
+    assert (outs[5][37:43, xs[5] + 9 : xs[5] + 15, 1] > 200).all()

@@ -317,16 +317,17 @@ class Renderer:
         regions: list[Regions],
         scene: np.ndarray | None = None,
         person: np.ndarray | None = None,
+        faces: bool = True,
     ) -> Layers:
-        """`layers` with a carried scene and/or person layer (before faces): only what is not
-        given is rendered; faces are drawn as always."""
+        """`layers` with a carried scene and/or person layer: only what is not given is
+        rendered; faces are drawn unless `faces` is False (a given person layer has them)."""
         if scene is None:
             scene, background = self.background_layer(frames)
         else:
             background = self.background_from_scene(scene)
         if person is None:
             person = self.person_layer(frames, regions, scene)
-        return Layers(self.face_layer(person, frames, regions), background, scene)
+        return Layers(self.face_layer(person, frames, regions) if faces else person, background, scene)
 
     # -- compose -----------------------------------------------------------------------------
     def _cut_out(self, person: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ Scene plate (the background style over the whole frame, `ScenePlate`)
     4. decision: a full pass (a new keyframe) at the start, on a cut (RANSAC fails, or more
        than half the background has a residual over 24 under the fitted homography), after
        `max_interval` frames, on a zoom beyond 15% (a magnified plate goes soft), or when the
-       stale share of the needed scene exceeds `fixed_tolerance` (4%) for fixed-size models,
+       stale share of the needed scene exceeds `fixed_tolerance` (8%) for fixed-size models,
        whose every pass costs a whole frame, or `partial_limit` (40%) for dynamic-size
        models. Otherwise the plate is carried (one cubic resample from the canvas) and the
        stale parts are redrawn as block-aligned crops with a context margin, tone-matched to
@@ -73,7 +73,7 @@ class ReuseOptions:
     max_interval: int = 24  # output frames between keyframes at most (counted in drawings on twos/threes)
     residual: float = 12.0  # input residual (0..255) above which carried content is stale
     cut: float = 0.5  # share of the needed scene with a residual over 2x `residual`: a scene cut
-    fixed_tolerance: float = 0.04  # fixed-size scene models: stale share of the needed scene bridged
+    fixed_tolerance: float = 0.08  # fixed-size scene models: stale share of the needed scene bridged (dancer, 40 frames: 0.04 -> 31 keyframes, 35.2 dB to per-frame; 0.08 -> 22, 33.9 dB; 0.12 -> 14, 32.9 dB)
     partial_limit: float = 0.4  # dynamic-size models: above this stale share one full pass is cheaper
     zoom: float = 1.15  # scale change against the keyframe that calls for a new one (magnified plates go soft)
     person_max_carry: int = 4  # resamples a carried person pixel may take before it is redrawn
@@ -101,6 +101,8 @@ class ReuseReport:
     person_drawings: int = 0  # drawings with a person in a carried person layer
     person_area: float = 0.0  # sum over those of the share of the person redrawn
     person_full: int = 0  # drawings where the whole person layer was redrawn
+    faces: int = 0  # faces seen in drawings with a carried person layer
+    faces_redrawn: int = 0  # of those, faces the face pass drew (the rest were carried)
     passes: PassCounter = field(default_factory=PassCounter)  # model passes (tiles and crops one each), pixels
     notes: list[str] = field(default_factory=list)  # how fixed-size models run
     trace: list[dict] = field(default_factory=list)  # per drawing: frame, scene decision, stale shares, person
@@ -131,6 +133,8 @@ class ReuseReport:
                 )
             if self.person_drawings:
                 parts.append(f"{self.person_area / self.person_drawings:.0%} of the person redrawn on average")
+            if self.faces:
+                parts.append(f"faces drawn {self.faces_redrawn} of {self.faces} times (the rest carried)")
             if not parts:
                 parts.append("nothing to carry")
         d = max(self.drawings, 1)
@@ -150,6 +154,8 @@ class ReuseReport:
             "partly_redrawn": self.partial,
             "scene_redrawn_share": self.scene_area / self.scene_drawings if self.scene_drawings else None,
             "person_redrawn_share": self.person_area / self.person_drawings if self.person_drawings else None,
+            "faces": self.faces,
+            "faces_redrawn": self.faces_redrawn,
             "model_passes": dict(self.passes),
             "model_passes_per_drawing": self.passes_per_frame(),
             "model_megapixels": {s: n / 1e6 for s, n in self.passes.pixels.items()},
@@ -253,7 +259,11 @@ def fit_colours(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, limit: int =
     x = src.reshape(-1, 3)[idx].astype(np.float64)
     y = dst.reshape(-1, 3)[idx].astype(np.float64)
     xa = np.hstack([x, np.ones((len(x), 1))])
-    ridge = np.diag([400.0, 400.0, 400.0, 0.0])  # pulls towards the identity-like mean map on flat samples
+    # Pulls the slopes towards the identity (an offset map) unless the samples span a range of
+    # colours: fitted on flat pavement the slope came out near 0.5 and the fill turned a walker's
+    # dark coat light grey. 200 per sample: a ring with less than 14 levels of spread keeps half
+    # of the identity.
+    ridge = np.diag([200.0, 200.0, 200.0, 0.0]) * len(x)
     prior = np.vstack([np.eye(3), y.mean(0) - x.mean(0)])
     return np.linalg.solve(xa.T @ xa + ridge, xa.T @ y + ridge @ prior)
 
@@ -379,6 +389,7 @@ class SceneStep:
     invalid: np.ndarray | None = None  # analysis resolution: plate has nothing here (any need)
     need: np.ndarray | None = None  # analysis resolution: the frame shows the scene here
     changed: np.ndarray | None = None  # stale because the input changed (not because nothing was painted)
+    under: np.ndarray | None = None  # analysis resolution, 0..1: partly matted, and the plate is not what is there
 
 
 class ScenePlate:
@@ -486,7 +497,11 @@ class ScenePlate:
         # person covers the frame now, even partly (soft edges), the input shows the person and
         # its residual proves nothing: a plate that had no person there is kept.
         clear = a.alpha < 0.1 if self.person_separate else np.ones(a.shape, bool)
-        stale = _clean(need & (invalid | ((resid > o.residual) & (clear | behind))))
+        judged = need & (clear | behind)
+        stale = _clean(need & (invalid | ((resid > o.residual) & judged)))
+        # Hysteresis: around what is stale, half the residual is enough. A walker's thin legs and
+        # low-contrast parts stay under the threshold and were left as a ghost of the plate.
+        stale |= (resid > 0.5 * o.residual) & judged & _grow(stale, max(2, min(ah, aw) // 60))
         share = stale.sum() / max(need.sum(), 1)
         dropped = invalid & (valid > 0.1)  # went stale earlier (see `update`): what it was stays its cause
         causes = {
@@ -496,7 +511,13 @@ class ScenePlate:
         }
         changed = stale & ~invalid
         stale = _grow(stale, 2) & need  # redrawn or filled with a little room
-        step = SceneStep(None, stale, causes, hom, (mx, my), (mx - hx, my - hy), invalid | stale, need, changed)
+        # Under a partly matted person (alpha 0.1..0.9: a walker the matte is unsure of, or hair)
+        # the compose shows the plate through. Where the plate's input differs from what is there
+        # (the walker was not in it), it would show a ghost: the person layer goes there instead.
+        under = (
+            _blur(((a.alpha >= 0.1) & (resid > o.residual)).astype(np.float32), 1.0) if self.person_separate else None
+        )
+        step = SceneStep(None, stale, causes, hom, (mx, my), (mx - hx, my - hy), invalid | stale, need, changed, under)
         seen_need = need & ~invalid
         if seen_need.sum() > 0.2 * need.sum() and (resid[seen_need] > 2 * o.residual).mean() > o.cut:
             step.full = "cut"
@@ -712,6 +733,7 @@ class PersonPlate:
                      for y0, y1, x0, x1 in boxes_a]  # fmt: skip
             reliable = _upsample(~stale & (valid > 0.5) & need, (h, w)) > 0.99
             carried, written = paste_patches(renderer, style, frame, carried, reliable, boxes, context)
+        carried, written = self._faces(renderer, frame, reg, carried, written, report)
         wa = cv2.resize(written, (aw, ah), interpolation=cv2.INTER_AREA)
         self.layer = carried
         self.inp = inp * (1 - wa[..., None]) + a.rgb * wa[..., None]
@@ -722,10 +744,46 @@ class PersonPlate:
         report.person_area += float((wa > 0.5)[need].mean()) if need.any() else 0.0
         return carried
 
+    @staticmethod
+    def _faces(
+        renderer: Renderer,
+        frame: np.ndarray,
+        reg: Regions,
+        carried: np.ndarray,
+        written: np.ndarray,
+        report: ReuseReport,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The face pass where it is needed: a face is carried with the layer (the layer keeps
+        the faces drawn into it) unless part of it was redrawn at frame scale just now. Returns
+        the layer and the written weight with the redrawn faces' boxes (grown) added."""
+        if not renderer.head_pass or not reg.faces:
+            return carried, written
+        h, w = frame.shape[:2]
+        redraw, boxes = [], []
+        for face in reg.faces:
+            x, y, fw, fh = face.box
+            box = (max(0, int(y - 0.4 * fh)), min(h, int(np.ceil(y + 1.3 * fh))),
+                   max(0, int(x - 0.3 * fw)), min(w, int(np.ceil(x + 1.3 * fw))))  # fmt: skip
+            if box[1] > box[0] and box[3] > box[2] and written[box[0] : box[1], box[2] : box[3]].mean() > 0.02:
+                redraw.append(face)
+                boxes.append(box)
+        report.faces += len(reg.faces)
+        report.faces_redrawn += len(redraw)
+        if not redraw:
+            return carried, written
+        carried = renderer.face_layer(carried[None], frame[None], [Regions(reg.alpha, redraw)])[0]
+        written = written.copy()
+        for y0, y1, x0, x1 in boxes:
+            written[y0:y1, x0:x1] = 1.0
+        return carried, written
+
     def _full(
         self, renderer: Renderer, frame: np.ndarray, reg: Regions, a: Analysis, report: ReuseReport, need: np.ndarray
     ) -> np.ndarray:
         layer = renderer.person_layer(frame[None], [reg], None)[0]
+        layer = renderer.face_layer(layer[None], frame[None], [reg])[0]  # kept with the layer
+        report.faces += len(reg.faces) if renderer.head_pass else 0
+        report.faces_redrawn += len(reg.faces) if renderer.head_pass else 0
         self.moving = self.moving and need.any()
         h, w = frame.shape[:2]
         painted = np.zeros((h, w), np.float32)
@@ -817,9 +875,13 @@ class Reuser:
             # would wash the person out; under the person the layer below is the person.
             if person is None:
                 person = r.person_layer(frame[None], [reg], scene[None])[0]
-            scene = _mix(scene, person, np.clip((reg.alpha - 0.5) / 0.4, 0.0, 1.0))
+            weight = np.clip((reg.alpha - 0.5) / 0.4, 0.0, 1.0)
+            if step is not None and step.under is not None:
+                weight = np.maximum(weight, _upsample(step.under, weight.shape) * np.clip(reg.alpha / 0.1, 0, 1))
+            scene = _mix(scene, person, weight)
         layers = r.layers_from(frame[None], [reg], None if scene is None else scene[None],
-                               None if person is None else person[None])  # fmt: skip
+                               None if person is None else person[None],
+                               faces=self.person is None)  # the person plate draws and carries faces  # fmt: skip
         return r.compose(layers, [reg])[0]
 
     def _carry_scene(self, frame: np.ndarray, a: Analysis, step: SceneStep) -> np.ndarray:
