@@ -13,7 +13,7 @@ from animefy.image.stylize import Generator
 from animefy.models.registry import Capabilities
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
-from animefy.video.reuse import ReuseOptions, Reuser, block_boxes, fit_colours, match_tone
+from animefy.video.reuse import ReuseOptions, Reuser, apply_colours, block_boxes, fit_colours, match_tone
 
 H, W = 96, 128
 
@@ -258,6 +258,12 @@ def test_tone_and_colour_fits():
     a = fit_colours(src.astype(np.float32), target.astype(np.float32), ring)
     assert np.abs(src.reshape(-1, 3) @ a[:3] + a[3] - target.reshape(-1, 3)).mean() < 1.5
     assert Capabilities("stylize").fixed_size is None
+    # Fitted on a flat ring (pavement) the slope is not known: it stays near the identity, so a
+    # dark walker filled in through the map stays dark (a free fit made the slope 0.5: light grey).
+    flat = np.clip(180 + rng.normal(0, 3, (40, 40, 3)), 0, 255).astype(np.float32)
+    a = fit_colours(flat, flat * 0.5 + 100, ring)
+    assert np.abs(np.diag(a[:3]) - 1).max() < 0.2
+    assert (apply_colours(np.full((2, 2, 3), 30, np.uint8), a) < 70).all()
 
 
 def test_on_twos_keyframes_count_output_frames(reuse_models):

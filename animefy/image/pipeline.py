@@ -258,6 +258,16 @@ class Renderer:
             self.timings.add("face pass", time.perf_counter() - start, calls=count)
         return out
 
+    def faces_to_draw(self, faces: list, frame_hw: tuple[int, int]) -> list:
+        """The faces `face_layer` would redraw in a frame of this size (the face pass skips a
+        face the frame already draws at its working size)."""
+        if not self.head_pass or not faces:
+            return []
+        if self.face_pass is None:
+            return list(faces)
+        scale = drawing_scale(self.stylizers[self.options.person_style], frame_hw)
+        return [plan.face for plan in self.face_pass.plan([faces], scale)]
+
     def layers(self, frames: np.ndarray, regions: list[Regions]) -> Layers:
         scene, background = self.background_layer(frames)
         person = self.face_layer(self.person_layer(frames, regions, scene), frames, regions)
