@@ -65,6 +65,9 @@ from animefy.models.runtime import PassCounter
 from animefy.video.flow import FlowEstimator
 
 HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
+# Painted pixels (the canvas, the person layer) are resampled with Lanczos: sharper than cubic
+# where a carried plate is read again and again.
+_PAINT = cv2.INTER_LANCZOS4
 
 
 @dataclass(frozen=True)
@@ -535,7 +538,7 @@ class ScenePlate:
             mfx = mfx + cv2.resize(cx, (w, h), interpolation=cv2.INTER_LINEAR) * a.sx
             mfy = mfy + cv2.resize(cy, (w, h), interpolation=cv2.INTER_LINEAR) * a.sy
         return cv2.remap(self.canvas, (mfx + self.margin_full[0]).astype(np.float32),
-                         (mfy + self.margin_full[1]).astype(np.float32), cv2.INTER_CUBIC,
+                         (mfy + self.margin_full[1]).astype(np.float32), _PAINT,
                          borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
 
     def update(self, step: SceneStep, a: Analysis, plate: np.ndarray, written: np.ndarray | None) -> None:
@@ -558,7 +561,7 @@ class ScenePlate:
         to_canvas = _translate(*self.margin_full) @ _full_homography(step.h, a)  # frame -> canvas, full res
         ch, cw = self.canvas.shape[:2]
         wt = cv2.warpPerspective(written, to_canvas, (cw, ch), flags=cv2.INTER_LINEAR)
-        img = cv2.warpPerspective(plate, to_canvas, (cw, ch), flags=cv2.INTER_CUBIC)
+        img = cv2.warpPerspective(plate, to_canvas, (cw, ch), flags=_PAINT)
         self.canvas = _mix(self.canvas, img, wt)
         small = cv2.resize(written, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         wa = cv2.warpPerspective(small, to_canvas_a, (caw, cah))
@@ -624,7 +627,7 @@ class ScenePlate:
                 kept = float(holds[_frame_part(margin_a, ah, aw)].mean())
             if weight.max() > 0:
                 take = weight > 0.5
-                old = cv2.warpPerspective(self.canvas, m_full, (cw, ch), flags=cv2.INTER_CUBIC | inv)
+                old = cv2.warpPerspective(self.canvas, m_full, (cw, ch), flags=_PAINT | inv)
                 weight_full = cv2.resize(weight, (cw, ch), interpolation=cv2.INTER_LINEAR)
                 canvas = _mix(canvas, old, weight_full)
                 old_inp = cv2.warpPerspective(self.inp, m_a, (caw, cah), flags=cv2.INTER_LINEAR | inv)
@@ -710,7 +713,7 @@ class PersonPlate:
             fy = fy + cv2.resize(flow[..., 1], (w, h), interpolation=cv2.INTER_LINEAR) * a.sy
         else:
             fx, fy = mx, my
-        carried = cv2.remap(self.layer, fx, fy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        carried = cv2.remap(self.layer, fx, fy, _PAINT, borderMode=cv2.BORDER_REPLICATE)
         # Outside what was painted the person layer is the photo, as in Renderer.person_layer.
         painted = _upsample(valid, (h, w))
         carried = _mix(frame, carried, np.clip((painted - 0.5) * 2, 0, 1))
