@@ -77,7 +77,10 @@ class ReuseOptions:
     max_interval: int = 24  # output frames between keyframes at most (counted in drawings on twos/threes)
     residual: float = 12.0  # input residual (0..255) above which carried content is stale
     cut: float = 0.5  # share of the needed scene with a residual over 2x `residual`: a scene cut
-    fixed_tolerance: float = 0.08  # fixed-size scene models: stale share of the needed scene bridged (dancer, 40 frames: 0.04 -> 31 keyframes, 35.2 dB to per-frame; 0.08 -> 22, 33.9 dB; 0.12 -> 14, 32.9 dB)
+    # Fixed-size scene models: stale share of the needed scene bridged until the next keyframe.
+    # Dancer, first 40 frames, no supervisor: 0.04 -> 31 keyframes, 35.2 dB to per-frame; 0.08 ->
+    # 22, 33.9 dB; 0.12 -> 14, 32.9 dB (and a visible smudge beside the moving legs).
+    fixed_tolerance: float = 0.08
     partial_limit: float = 0.4  # dynamic-size models: above this stale share one full pass is cheaper
     zoom: float = 1.15  # scale change against the keyframe that calls for a new one (magnified plates go soft)
     person_max_carry: int = 4  # resamples a carried person pixel may take before it is redrawn
@@ -880,7 +883,7 @@ class Reuser:
             if person is None:
                 person = r.person_layer(frame[None], [reg], scene[None])[0]
             weight = np.clip((reg.alpha - 0.5) / 0.4, 0.0, 1.0)
-            if step is not None and step.under is not None:
+            if step is not None and step.full is None and step.under is not None:  # a carried plate
                 weight = np.maximum(weight, _upsample(step.under, weight.shape) * np.clip(reg.alpha / 0.1, 0, 1))
             scene = _mix(scene, person, weight)
         layers = r.layers_from(frame[None], [reg], None if scene is None else scene[None],
