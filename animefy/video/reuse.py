@@ -882,7 +882,10 @@ class Reuser:
             if person is None:
                 person = r.person_layer(frame[None], [reg], scene[None])[0]
             weight = np.clip((reg.alpha - 0.5) / 0.4, 0.0, 1.0)
-            if step is not None and step.full is None and step.under is not None:  # a carried plate
+            # On keyframes too, though their painting has the people: with the person layer there
+            # only on carried drawings, the dancer's hands changed at every keyframe and the
+            # supervisor rebuilt 5 frames as glitches (1 with it on every drawing).
+            if step is not None and step.under is not None:
                 weight = np.maximum(weight, _upsample(step.under, weight.shape) * np.clip(reg.alpha / 0.1, 0, 1))
             scene = _mix(scene, person, weight)
         layers = r.layers_from(frame[None], [reg], None if scene is None else scene[None],
