@@ -47,12 +47,12 @@ def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEA
     if flow.shape[:2] != (h, w):
         sy, sx = h / flow.shape[0], w / flow.shape[1]
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-    gx, gy = _grid(h, w)
+    gx, gy = pixel_grid(h, w)
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 @functools.lru_cache(maxsize=8)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinate grids, made once per frame size (warp runs several times a frame)."""
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     gx.flags.writeable = gy.flags.writeable = False

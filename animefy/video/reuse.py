@@ -62,9 +62,7 @@ from animefy.errors import InputError
 from animefy.image.pipeline import Frame, Renderer
 from animefy.image.regions import Regions, merge_boxes, person_boxes
 from animefy.models.runtime import PassCounter
-from animefy.video.flow import FlowEstimator
-
-HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
+from animefy.video.flow import FlowEstimator, pixel_grid
 
 
 @dataclass(frozen=True)
@@ -247,11 +245,6 @@ def _zoom(h: np.ndarray) -> float:
     return float(np.sqrt(abs(np.linalg.det(a))))
 
 
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return gx, gy
-
-
 def fit_colours(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, limit: int = 20000) -> np.ndarray | None:
     """A 4x3 affine colour map with dst ~ [src, 1] @ A, fitted on `mask` (None if too few)."""
     idx = np.flatnonzero(mask.ravel())
@@ -335,6 +328,15 @@ class Analysis:
     @property
     def shape(self) -> tuple[int, int]:
         return self.grey.shape
+
+    def stale_boxes(self, stale: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Block-aligned boxes (analysis resolution) covering a stale mask: a twelfth of the short side."""
+        return block_boxes(stale, max(8, min(self.shape) // 12))
+
+    def to_full(self, boxes: list[tuple[int, int, int, int]], h: int, w: int) -> list[tuple[int, int, int, int]]:
+        """Analysis-resolution boxes (y0, y1, x0, x1) in full-resolution pixels of an (h, w) frame."""
+        return [(round(y0 * self.sy), min(h, round(y1 * self.sy)), round(x0 * self.sx), min(w, round(x1 * self.sx)))
+                for y0, y1, x0, x1 in boxes]  # fmt: skip
 
 
 @dataclass
@@ -433,7 +435,7 @@ class ScenePlate:
         seen = cv2.warpPerspective(self.grey, ta @ h_pred, (aw, ah), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
         flow = self.flow(a.grey, seen)  # frame -> reference as seen from the prediction
-        gx, gy = _grid(ah, aw)
+        gx, gy = pixel_grid(ah, aw)
         px, py = gx + flow[..., 0], gy + flow[..., 1]
         dx, dy = _apply(h_pred, px, py)  # dense correspondence in reference coords
         # Background points for the camera model: away from the person, textured, inside the plate.
@@ -534,7 +536,7 @@ class ScenePlate:
         changes with the sub-pixel phase from frame to frame: the supervisor took it for a
         one-frame glitch on a synthetic clip)."""
         h, w = shape
-        gx, gy = _grid(h, w)
+        gx, gy = pixel_grid(h, w)
         mfx, mfy = _apply(_full_homography(step.h, a), gx, gy)
         cx, cy = step.correction
         if np.abs(cx).max() > 1e-3 or np.abs(cy).max() > 1e-3:
@@ -553,8 +555,8 @@ class ScenePlate:
         cah, caw = self.grey.shape
         to_canvas_a = self._ta() @ step.h
         left = step.changed
-        if written is not None:
-            small = cv2.resize(written, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+        small = None if written is None else cv2.resize(written, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+        if small is not None:
             left &= small < 0.5
         if left.any():
             gone = cv2.warpPerspective(left.astype(np.float32), to_canvas_a, (caw, cah), flags=cv2.INTER_LINEAR) > 0.25
@@ -566,7 +568,6 @@ class ScenePlate:
         wt = cv2.warpPerspective(written, to_canvas, (cw, ch), flags=cv2.INTER_LINEAR)
         img = cv2.warpPerspective(plate, to_canvas, (cw, ch), flags=cv2.INTER_CUBIC)
         self.canvas = _mix(self.canvas, img, wt)
-        small = cv2.resize(written, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         wa = cv2.warpPerspective(small, to_canvas_a, (caw, cah))
         fresh = cv2.warpPerspective(a.rgb, to_canvas_a, (caw, cah), flags=cv2.INTER_LINEAR)
         self.inp = self.inp * (1 - wa[..., None]) + fresh * wa[..., None]
@@ -692,7 +693,7 @@ class PersonPlate:
         flow = self.flow(a.grey, self.grey)  # this frame -> the last one
         still = (flow**2).sum(-1) < 0.15**2
         flow[still] = 0.0
-        gx, gy = _grid(ah, aw)
+        gx, gy = pixel_grid(ah, aw)
         mx, my = gx + flow[..., 0], gy + flow[..., 1]
         # Cubic, like the layer: bilinear blurs a chained input fast (detail 0.80, 0.60, 0.47 of
         # the original after 1, 4, 8 resamples; cubic keeps 0.98-1.03) and would read as change.
@@ -710,7 +711,7 @@ class PersonPlate:
         if share > self.o.person_full:
             self.moving = True
             return self._full(renderer, frame, reg, a, report, need)
-        fx, fy = _grid(h, w)
+        fx, fy = pixel_grid(h, w)
         if (ah, aw) != (h, w):
             fx = fx + cv2.resize(flow[..., 0], (w, h), interpolation=cv2.INTER_LINEAR) * a.sx
             fy = fy + cv2.resize(flow[..., 1], (w, h), interpolation=cv2.INTER_LINEAR) * a.sy
@@ -722,10 +723,9 @@ class PersonPlate:
         carried = _mix(frame, carried, np.clip((painted - 0.5) * 2, 0, 1))
         written = np.zeros((h, w), np.float32)
         if stale.any():
-            block = max(8, min(ah, aw) // 12)
             context = max(8, min(h, w) // 16)
             people = person_boxes(a.alpha)
-            boxes_a = block_boxes(stale, block)
+            boxes_a = a.stale_boxes(stale)
             # Crops pay their context margin and overlap; when they would cover most of the
             # people anyway, or every crop costs a whole pass (fixed-size models), the people
             # are redrawn as the per-frame layer does: one crop per person.
@@ -733,8 +733,7 @@ class PersonPlate:
             whole = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in people)
             if self.fixed or crops > 0.7 * whole:
                 return self._full(renderer, frame, reg, a, report, need)
-            boxes = [(round(y0 * a.sy), min(h, round(y1 * a.sy)), round(x0 * a.sx), min(w, round(x1 * a.sx)))
-                     for y0, y1, x0, x1 in boxes_a]  # fmt: skip
+            boxes = a.to_full(boxes_a, h, w)
             reliable = _upsample(~stale & (valid > 0.5) & need, (h, w)) > 0.99
             carried, written = paste_patches(renderer, style, frame, carried, reliable, boxes, context)
         carried, written = self._faces(renderer, frame, reg, carried, written, report)
@@ -900,9 +899,7 @@ class Reuser:
             carried = plate.carry(step, (h, w), a)
         written = None
         if step.stale.any() and not plate.fixed:
-            block = max(8, min(a.shape) // 12)
-            boxes = [(round(y0 * a.sy), min(h, round(y1 * a.sy)), round(x0 * a.sx), min(w, round(x1 * a.sx)))
-                     for y0, y1, x0, x1 in block_boxes(step.stale, block)]  # fmt: skip
+            boxes = a.to_full(a.stale_boxes(step.stale), h, w)
             reliable = _upsample(~step.invalid & step.need, (h, w)) > 0.99
             carried, written = paste_patches(r, self.scene_style, frame, carried, reliable, boxes,
                                              max(8, min(h, w) // 16))  # fmt: skip
