@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -12,15 +13,34 @@ SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from ci_skips import missing, pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401
 from tiny_models import affine_stylizer, red_is_person_rvm, write_catalog  # noqa: E402
+
+ARTIFACTS = pytest.StashKey[Path]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    folder = config.stash.get(ARTIFACTS, None)
+    if folder is not None and any(folder.iterdir()):
+        terminalreporter.write_line(f"test artifacts (screenshots): {folder}")
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory, pytestconfig) -> Path:
+    """Where tests leave files worth a look afterwards (browser screenshots): the folder named by
+    ANIMEFY_TEST_ARTIFACTS, else one in pytest's temporary folder (pytest keeps the last three
+    runs'); never the checkout. The run's summary names it."""
+    named = os.environ.get("ANIMEFY_TEST_ARTIFACTS")
+    folder = Path(named).resolve() if named else tmp_path_factory.mktemp("artifacts", numbered=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    pytestconfig.stash[ARTIFACTS] = folder
+    return folder
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's settings, model folders, caches or the network, nor the
     models another test loaded."""
-    import os
-
     from animefy.models import registry
 
     for name in list(os.environ):
@@ -110,28 +130,36 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     """`python app.py` on 127.0.0.1 with tiny models (or the real ones when
-    ANIMEFY_TEST_REAL_MODELS=1 and ../shared exists). Yields (base_url, env, log_path)."""
-    import os
+    ANIMEFY_TEST_REAL_MODELS=1 and ../shared exists). Yields (base_url, env, log_path).
+
+    The app gets a temp folder (TMPDIR) and a working directory (PWD) of its own and writes its
+    results to a third folder beside them: Gradio serves files from its temp folder, its working
+    directory and `allowed_paths` only, so results come back only because the app allows its
+    output folder, wherever the checkout and the system temp folder are."""
     import subprocess
     import time
     import urllib.request
 
     root = tmp_path_factory.mktemp("app")
     models = make_tiny_models(root / "models", root / "catalog.toml", darken=False)
+    for folder in ("tmp", "cwd"):
+        (root / folder).mkdir()
     port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "GRADIO_SERVER_PORT": str(port),
+        "TMPDIR": str(root / "tmp"),
+        "PWD": str(root / "cwd"),
         "ANIMEFY_OFFLINE": "1",
-        # Outside the temp folder on purpose: Gradio must be allowed to serve results from there.
-        "ANIMEFY_OUTPUT_DIR": str(ROOT / "artifacts" / f"app_out_{os.getpid()}"),
+        "ANIMEFY_OUTPUT_DIR": str(root / "outputs"),
         "ANIMEFY_MAX_UPLOAD_MB": "2",
         "ANIMEFY_RATE_LIMIT": "1000",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HOME": str(root / "hf"),
         "ANIMEFY_CACHE_DIR": str(root / "cache"),
     }
+    env.pop("GRADIO_TEMP_DIR", None)  # Gradio's own temp folder: under TMPDIR
     if os.environ.get("ANIMEFY_TEST_REAL_MODELS") == "1" and (SHARED / "models").is_dir():
         env.update(ANIMEFY_MODELS_DIR=str(SHARED / "models"), ANIMEFY_DEFAULT_STYLE="shinkai_v3")
     else:
@@ -140,7 +168,7 @@ def app_server(tmp_path_factory):
         )
     log = (root / "app.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, str(ROOT / "app.py")], cwd=env["PWD"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

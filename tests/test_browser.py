@@ -3,7 +3,8 @@ playwright): the first screen (looks with example results, before/after slider),
 with a transparent background (checkerboard behind it, the downloaded PNG keeps alpha), a
 solid colour that appears only when chosen, an unreadable upload, a clip with progress in
 view and Stop, the Chinese page with every visible string translated, and a 390x844 phone
-where every tab fits. Screenshots are saved in artifacts/browser/."""
+where every tab fits. Screenshots are saved in the test artifacts folder (conftest `artifacts`:
+$ANIMEFY_TEST_ARTIFACTS or a pytest temporary folder), under browser/."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import tomllib
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, person_on_green
+from conftest import ROOT, missing, person_on_green
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -25,17 +26,21 @@ ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SHOTS = ROOT / "artifacts" / "browser"
+SHOTS = None  # the session's artifacts folder / "browser", set by the browser fixture
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+def browser(artifacts):
+    global SHOTS
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason=missing("playwright", "pip install playwright (no browser download needed)")
+    )
     if not shutil.which("chromium") and not (ROOT / CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.skip(missing("chromium", "Debian's chromium is not installed (apt-get install chromium)"))
+    SHOTS = artifacts / "browser"
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

@@ -11,6 +11,7 @@ import types
 import cv2
 import numpy as np
 import pytest
+from conftest import missing
 
 from animefy.errors import AnimefyError
 from animefy.image.faces import Face
@@ -72,8 +73,8 @@ def test_missing_converter_is_a_clear_message(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tf():
-    tf = pytest.importorskip("tensorflow", reason="the DCT-Net converter extra (tensorflow) is not installed")
-    pytest.importorskip("tf2onnx", reason="the DCT-Net converter extra (tf2onnx) is not installed")
+    tf = pytest.importorskip("tensorflow", reason=missing("tensorflow", "the DCT-Net converter extra animefy[dctnet]"))
+    pytest.importorskip("tf2onnx", reason=missing("tf2onnx", "the DCT-Net converter extra animefy[dctnet]"))
     return tf
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -192,16 +193,22 @@ def test_cli_image_to_an_unwritable_place_is_one_line(tmp_path):
     assert res.returncode == 2 and ".png" in res.stderr
 
 
-def test_gradio_calls_work_with_an_output_folder_outside_temp(app_server):
-    """app_server writes its results under the repository's artifacts/ (not the temp folder)."""
+def test_gradio_serves_results_from_an_output_folder_it_does_not_allow_by_default(app_server, tmp_path):
+    """Gradio serves its temp folder, the app's working directory and `allowed_paths` only. The
+    app_server's output folder is outside the first two wherever the checkout and the system temp
+    folder are, so the result comes back only because the app allows its output folder."""
     from gradio_client import Client, handle_file
 
     base, env, _ = app_server
-    assert not env["ANIMEFY_OUTPUT_DIR"].startswith("/tmp")
-    path = ROOT / "artifacts" / "gradio_photo.png"
-    path.parent.mkdir(exist_ok=True)
+    outputs = Path(env["ANIMEFY_OUTPUT_DIR"])
+    for default in (env["TMPDIR"], env["PWD"]):
+        assert not outputs.resolve().is_relative_to(Path(default).resolve()), (outputs, default)
+    before = set(outputs.glob("animefy_*.png"))
+    path = tmp_path / "gradio_photo.png"
     path.write_bytes(_png(96, 128))
     out = Client(base + "/", verbose=False).predict(image=handle_file(str(path)), person_style="invert",
                                                     api_name="/stylize_image")  # fmt: skip
-    assert cv2.imread(out).shape == (96, 128, 3)
-    assert np.asarray(cv2.imread(out)).any()
+    result = cv2.imread(out)
+    assert result.shape == (96, 128, 3) and result.any()
+    written = set(outputs.glob("animefy_*.png")) - before
+    assert any(np.array_equal(cv2.imread(str(f)), result) for f in written), written  # served from there

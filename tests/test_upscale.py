@@ -10,12 +10,13 @@ import types
 import cv2
 import numpy as np
 import pytest
+from conftest import missing
 from tiny_models import write_catalog
 
 
 @pytest.fixture
 def spandrel_module(monkeypatch):
-    torch = pytest.importorskip("torch", reason="super-resolution needs the extra animefy[sr] (torch)")
+    torch = pytest.importorskip("torch", reason=missing("torch", "the extra animefy[sr]"))
     try:
         import torchvision.transforms.functional  # noqa: F401
     except Exception:  # noqa: BLE001 - no usable torchvision (e.g. CPU torch with a CUDA torchvision)
@@ -32,7 +33,7 @@ def spandrel_module(monkeypatch):
             "torchvision.transforms.functional": fn,
         }.items():
             monkeypatch.setitem(sys.modules, name, mod)
-    spandrel = pytest.importorskip("spandrel", reason="super-resolution needs the extra animefy[sr] (spandrel)")
+    spandrel = pytest.importorskip("spandrel", reason=missing("spandrel", "the extra animefy[sr]"))
     return torch, spandrel
 
 
