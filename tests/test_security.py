@@ -203,12 +203,12 @@ def test_gradio_serves_results_from_an_output_folder_it_does_not_allow_by_defaul
     outputs = Path(env["ANIMEFY_OUTPUT_DIR"])
     for default in (env["TMPDIR"], env["PWD"]):
         assert not outputs.resolve().is_relative_to(Path(default).resolve()), (outputs, default)
-    before = set(outputs.glob("animefy_*.png"))
+    before = set(outputs.rglob("animefy_*.png"))
     path = tmp_path / "gradio_photo.png"
     path.write_bytes(_png(96, 128))
     out = Client(base + "/", verbose=False).predict(image=handle_file(str(path)), person_style="invert",
                                                     api_name="/stylize_image")  # fmt: skip
     result = cv2.imread(out)
     assert result.shape == (96, 128, 3) and result.any()
-    written = set(outputs.glob("animefy_*.png")) - before
+    written = set(outputs.rglob("animefy_*.png")) - before
     assert any(np.array_equal(cv2.imread(str(f)), result) for f in written), written  # served from there
