@@ -27,6 +27,12 @@ class LimitError(InputError):
     code = "limit_exceeded"
 
 
+class AspectRatioError(LimitError):
+    """The picture is too thin: its long side over its short side passes settings.max_aspect."""
+
+    code = "aspect_ratio_exceeded"
+
+
 class ConfigError(AnimefyError):
     """An environment variable or setting has a value animefy cannot use."""
 
@@ -54,11 +60,12 @@ class ModelUnavailableError(AnimefyError):
 
 
 class ChecksumError(AnimefyError):
-    """A model file does not match the sha256 the catalog expects."""
+    """A model file does not match the sha256 the catalog expects: damaged like a file that
+    cannot be loaded, so the same 503 `model_damaged` (the server runs, this model cannot)."""
 
     exit_code = 3
-    http_status = 500
-    code = "checksum_mismatch"
+    http_status = 503
+    code = "model_damaged"
 
 
 class UnknownNameError(InputError):

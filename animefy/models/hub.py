@@ -42,12 +42,18 @@ def sha256_of(path: Path) -> str:
     return value
 
 
-def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
+def _mismatch(spec: ModelSpec, path: Path) -> str | None:
+    """How a file differs from what the catalog expects (size, sha256), or None when it matches."""
     if spec.size_bytes is not None and path.stat().st_size != spec.size_bytes and spec.sha256 is None:
-        problem = f"has {path.stat().st_size} bytes, expected {spec.size_bytes}"
-    elif spec.sha256 is not None and sha256_of(path) != spec.sha256.lower():
-        problem = f"has sha256 {sha256_of(path)}, expected {spec.sha256}"
-    else:
+        return f"has {path.stat().st_size} bytes, expected {spec.size_bytes}"
+    if spec.sha256 is not None and sha256_of(path) != spec.sha256.lower():
+        return f"has sha256 {sha256_of(path)}, expected {spec.sha256}"
+    return None
+
+
+def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
+    problem = _mismatch(spec, path)
+    if problem is None:
         return path
     if delete_on_mismatch:
         real = path.resolve()
@@ -55,8 +61,24 @@ def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
             if p.exists() or p.is_symlink():
                 p.unlink()
         problem += " (the cached copy was deleted; the next run downloads it again)"
+    else:
+        problem += f"; replace it with a good copy (python -m animefy download {spec.name})"
     log.warning("model %s: %s %s", spec.name, path, problem)
-    raise ChecksumError(f"Model '{spec.name}' file '{path.name}' {problem}.")
+    raise ChecksumError(f"Model '{spec.name}' is damaged: its file '{path.name}' {problem}.")
+
+
+def _damaged(spec: ModelSpec, path: Path) -> str | None:
+    """'damaged: ...' when a found file fails its checksum (never raises; logs the path)."""
+    if spec.is_folder:
+        return None
+    try:
+        problem = _mismatch(spec, path)
+    except OSError as exc:
+        return f"unreadable: {_reason(exc)}"
+    if problem is None:
+        return None
+    log.warning("model %s: %s %s", spec.name, path, problem)
+    return f"damaged: '{path.name}' does not match its checksum"
 
 
 def local_candidates(spec: ModelSpec, settings: Settings) -> list[Path]:
@@ -202,19 +224,25 @@ def _short(exc: BaseException) -> str:
 
 
 def _find_cached(spec: ModelSpec, settings: Settings) -> tuple[Path | None, list[str]]:
-    """(path or None, why local candidates that exist could not be used)."""
+    """(path or None, why files that exist could not be used: unreadable or damaged)."""
     problems: list[str] = []
     for path in local_candidates(spec, settings):
         state = _local_state(spec, path)
         if state == "present":
+            state = _damaged(spec, path) or state
+        if state == "present":
             return path, problems
         if state != "absent":
-            problems.append(f"{path.name} in the models folder is {state}")
+            problems.append(f"{path.name} in the models folder is {state}" if state.startswith("unreadable")
+                            else state)  # fmt: skip
     for src in spec.sources:
         try:
-            return _fetch(spec, src, settings, True), problems
+            path = _fetch(spec, src, settings, True)
         except Exception:  # noqa: BLE001 - "not cached" comes in many shapes (unreadable cache too); all mean no
             continue
+        if (problem := _damaged(spec, path)) is None:
+            return path, problems
+        problems.append(problem)
     return None, problems
 
 
@@ -269,8 +297,10 @@ def _hint(spec: ModelSpec) -> str:
 class Availability(str):
     """What `availability` returns: a plain string ('built-in', 'local: PATH', 'cached: PATH'
     or 'missing'), so `== "missing"` checks keep working, carrying `reason` when the model is
-    missing because a location could not be read ('tiny.onnx in the models folder is
-    unreadable: permission denied'). `str(a.detail)` is the string plus that reason."""
+    missing because a file could not be used: unreadable ('tiny.onnx in the models folder is
+    unreadable: permission denied') or damaged ("damaged: 'tiny.onnx' does not match its
+    checksum"). `str(a.detail)` is the string plus that reason; `status` is one word for
+    clients (no server path): built-in, ready, damaged or missing."""
 
     reason: str | None
 
@@ -284,13 +314,30 @@ class Availability(str):
         return self != "missing"
 
     @property
+    def damaged(self) -> bool:
+        return not self.available and "damaged:" in (self.reason or "")
+
+    @property
+    def status(self) -> str:
+        if self.available:
+            return "built-in" if self == "built-in" else "ready"
+        return "damaged" if self.damaged else "missing"
+
+    def public(self) -> dict:
+        """For clients: {"available": bool, "status": word}."""
+        return {"available": self.available, "status": self.status}
+
+    @property
     def detail(self) -> str:
+        if self.damaged:
+            return f"damaged ({self.reason.removeprefix('damaged: ')})"
         return f"{self} ({self.reason})" if self.reason else str(self)
 
 
 def availability(spec: ModelSpec, settings: Settings | None = None) -> Availability:
-    """'built-in', 'local: PATH', 'cached: PATH' or 'missing' (with `.reason` when a location
-    was unreadable), looking at disk only; never raises for an unreadable folder."""
+    """'built-in', 'local: PATH', 'cached: PATH' or 'missing' (with `.reason` when a file was
+    unreadable or damaged: a file that fails its checksum is not available), looking at disk
+    only; never raises for an unreadable folder."""
     if spec.builtin:
         return Availability("built-in")
     settings = settings or Settings.from_env()

@@ -65,8 +65,10 @@ class PngZipWriter:
         return self.out
 
     def abort(self) -> None:
-        self.zip.close()
-        self.tmp.unlink(missing_ok=True)
+        try:
+            self.zip.close()  # can fail itself (a full disk): the partial file goes anyway
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int] | None, list[str]]:
@@ -261,6 +263,7 @@ def stylize_video(
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)
     renderer.track_faces = True  # frames come in order: faces become smoothed tracks
+    messages += renderer.messages
     supervisor = TemporalSupervisor(temporal)
     reuser = Reuser(renderer, reuse, temporal.hold)
     supervisor.report.reuse = reuser.report
