@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from animefy.errors import ChecksumError, InputError, ModelLoadError, ModelUnavailableError
+from animefy.errors import InputError, ModelLoadError, ModelUnavailableError
 from animefy.image.compose import blend, cover, parse_colour, solid
 from animefy.image.face_pass import FacePass, drawing_scale, keep_faces
 from animefy.image.io import load_image
@@ -144,7 +144,7 @@ class Renderer:
             return None
         try:
             return load("yunet", "face", self.settings, self.catalog)
-        except (ModelUnavailableError, ModelLoadError, ChecksumError) as exc:
+        except (ModelUnavailableError, ModelLoadError) as exc:
             if required:
                 raise
             log.warning("face detector unavailable (%s): faces are drawn with the rest of the person", exc)

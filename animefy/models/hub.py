@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -55,16 +56,13 @@ def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
     problem = _mismatch(spec, path)
     if problem is None:
         return path
+    log.warning("model %s: %s %s", spec.name, path, problem)
     if delete_on_mismatch:
         real = path.resolve()
         for p in {path, real}:
             if p.exists() or p.is_symlink():
                 p.unlink()
-        problem += " (the cached copy was deleted; the next run downloads it again)"
-    else:
-        problem += f"; replace it with a good copy (python -m animefy download {spec.name})"
-    log.warning("model %s: %s %s", spec.name, path, problem)
-    raise ChecksumError(f"Model '{spec.name}' is damaged: its file '{path.name}' {problem}.")
+    raise ChecksumError(path.name, spec.name, problem, deleted=delete_on_mismatch)
 
 
 def _damaged(spec: ModelSpec, path: Path) -> str | None:
@@ -218,9 +216,13 @@ def _present(spec: ModelSpec, path: Path) -> bool:
     return _local_state(spec, path) == "present"
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
+
+
 def _short(exc: BaseException) -> str:
+    """The first line of a source's failure, with any server path cut to its last part."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(folder)", text)[:160]
 
 
 def _find_cached(spec: ModelSpec, settings: Settings) -> tuple[Path | None, list[str]]:

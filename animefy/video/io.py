@@ -508,7 +508,8 @@ class VideoWriter:
         try:
             self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError as exc:
-            raise RuntimeError(f"ffmpeg stopped: {self._log()}") from exc
+            log.error("ffmpeg stopped while writing %s: %s", self.out, self._log())
+            raise RuntimeError("ffmpeg stopped while writing the video (its output is in the server log)") from exc
         self.frames += 1
 
     def _log(self) -> str:
@@ -523,7 +524,8 @@ class VideoWriter:
         rc = self.proc.wait()
         if rc != 0:
             self.tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"ffmpeg failed ({rc}): {self._log()}")
+            log.error("ffmpeg failed (%s) writing %s: %s", rc, self.out, self._log())
+            raise RuntimeError(f"ffmpeg failed ({rc}) writing the video (its output is in the server log)")
         self.tmp.replace(self.out)
         return self.out
 
