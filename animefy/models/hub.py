@@ -75,7 +75,7 @@ def _damaged(spec: ModelSpec, path: Path) -> str | None:
         return f"unreadable: {_reason(exc)}"
     if problem is None:
         return None
-    log.warning("model %s: %s %s", spec.name, path, problem)
+    log.info("model %s: %s %s", spec.name, path, problem)  # a look, not a use: loading it warns
     return f"damaged: '{path.name}' does not match its checksum"
 
 

@@ -65,8 +65,11 @@ class PngZipWriter:
         return self.out
 
     def abort(self) -> None:
+        """Never raises (it runs while another failure unwinds); the partial file always goes."""
         try:
-            self.zip.close()  # can fail itself (a full disk): the partial file goes anyway
+            self.zip.close()
+        except Exception as exc:  # noqa: BLE001 - a full disk fails the close too: logged, file removed below
+            log.warning("closing the partial %s failed: %s", self.tmp.name, exc)
         finally:
             self.tmp.unlink(missing_ok=True)
 
