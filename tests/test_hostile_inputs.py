@@ -1028,7 +1028,7 @@ def test_gradio_hostile_case(case, app_server, media, tmp_path):
     client = Client(base + "/", verbose=False)
     upload = tmp_path / (media[key].stem + (".png" if kind == "image" else ".mp4"))
     shutil.copy(media[key], upload)
-    call = {"image": handle_file(str(upload))} if kind == "image" else {"video": {"video": handle_file(str(upload))}}
+    call = {kind: handle_file(str(upload))}
     if part is None:
         out = client.predict(**call, person_style="invert", api_name=f"/stylize_{kind}")
         assert cv2.imread(out).shape == (273, 2048, 3)
