@@ -27,6 +27,12 @@ class LimitError(InputError):
     code = "limit_exceeded"
 
 
+class AspectRatioError(LimitError):
+    """The picture is too thin: its long side over its short side passes settings.max_aspect."""
+
+    code = "aspect_ratio_exceeded"
+
+
 class ConfigError(AnimefyError):
     """An environment variable or setting has a value animefy cannot use."""
 
@@ -51,14 +57,6 @@ class ModelUnavailableError(AnimefyError):
             lines.append("Tried: " + "; ".join(tried) + ".")
         lines.append(hint)
         super().__init__(" ".join(lines))
-
-
-class ChecksumError(AnimefyError):
-    """A model file does not match the sha256 the catalog expects."""
-
-    exit_code = 3
-    http_status = 500
-    code = "checksum_mismatch"
 
 
 class UnknownNameError(InputError):
@@ -92,6 +90,21 @@ class ModelLoadError(AnimefyError):
             f"The model file '{filename}' {problem}. Delete it so it is downloaded again{again}, "
             "or replace it with a good copy."
         )
+
+
+class ChecksumError(ModelLoadError):
+    """A model file does not match the sha256 (or size) the catalog expects: damaged like a
+    file that cannot be loaded, so the same 503 `model_damaged` (the server runs; this model
+    cannot). The message names the file, never its folder."""
+
+    def __init__(self, filename: str, model: str, problem: str, deleted: bool = False) -> None:
+        self.filename, self.model = filename, model
+        fix = (
+            "The cached copy was deleted; the next run downloads it again."
+            if deleted
+            else f"Replace it with a good copy (python -m animefy download {model})."
+        )
+        AnimefyError.__init__(self, f"Model '{model}' is damaged: its file '{filename}' {problem}. {fix}")
 
 
 class EngineError(AnimefyError):

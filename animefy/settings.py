@@ -17,6 +17,7 @@ them at call time (never at import), so tests and servers can change them; one i
 | ANIMEFY_THREADS | threads | 0 = all cores |
 | ANIMEFY_DEFAULT_STYLE | default_style | first available of the preferred styles |
 | ANIMEFY_MAX_SIDE, ANIMEFY_MIN_SIDE, ANIMEFY_MAX_PIXELS | image limits | 2048, 16, 120,000,000 |
+| ANIMEFY_MAX_ASPECT | max_aspect | 12 (long side / short side of a photo or clip; thinner ones are refused) |
 | ANIMEFY_MAX_VIDEO_SECONDS, ANIMEFY_MAX_VIDEO_SIDE | video limits | 600, 1920 |
 | ANIMEFY_MAX_UPLOAD_MB | max_upload_mb | 200 |
 | ANIMEFY_RATE_LIMIT | rate_limit_per_minute | 30 POSTs per client a minute |
@@ -90,6 +91,7 @@ class Settings:
     max_side: int = 2048
     min_side: int = 16
     max_pixels: int = 120_000_000
+    max_aspect: int = 12
     max_video_seconds: int = 600
     max_video_side: int = 1920
     max_upload_mb: int = 200
@@ -131,6 +133,7 @@ class Settings:
             max_side=_int(env, "ANIMEFY_MAX_SIDE", 2048),
             min_side=_int(env, "ANIMEFY_MIN_SIDE", 16),
             max_pixels=_int(env, "ANIMEFY_MAX_PIXELS", 120_000_000),
+            max_aspect=_int(env, "ANIMEFY_MAX_ASPECT", 12),
             max_video_seconds=_int(env, "ANIMEFY_MAX_VIDEO_SECONDS", 600),
             max_video_side=_int(env, "ANIMEFY_MAX_VIDEO_SIDE", 1920),
             max_upload_mb=_int(env, "ANIMEFY_MAX_UPLOAD_MB", 200),

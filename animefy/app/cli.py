@@ -44,14 +44,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
-def _check_output(inp: Path, out: Path, force: bool, suffixes: tuple[str, ...]) -> None:
-    """Refuse before any work starts: the input as output, an existing file, a wrong format,
+def resolve_output(inp: str | Path, out: str | Path, force: bool, suffixes: tuple[str, ...]) -> Path:
+    """The output path, resolved before anything is decided on it (`dir/../x` is normalised
+    even when `dir` does not exist, symlinks are followed), refused before any work starts:
+    the input itself (even with --force), an existing file without --force, a wrong format,
     or a folder that cannot be written."""
+    import os
+
+    out = Path(os.path.realpath(Path(out).expanduser()))
     if out.suffix.lower() not in suffixes:
         raise InputError(f"The output must end in {' or '.join(suffixes)} (got '{out.name}').")
-    if out.exists() and out.resolve() == inp.resolve():
+    if out == Path(os.path.realpath(Path(inp).expanduser())):
         raise InputError(f"The output {out} is the input file; choose another name so the original is kept.")
-    if out.exists() and not force:
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; give a file name for the output.")
+    if (out.exists() or out.is_symlink()) and not force:
         raise InputError(f"{out} exists; pass --force to overwrite it, or choose another name.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +66,7 @@ def _check_output(inp: Path, out: Path, force: bool, suffixes: tuple[str, ...]) 
         raise InputError(f"Cannot create the folder {out.parent} ({exc.strerror}); choose another output.") from exc
     if not out.parent.is_dir() or not _writable(out.parent):
         raise InputError(f"Cannot write into {out.parent}; choose another output folder.")
+    return out
 
 
 def _writable(folder: Path) -> bool:
@@ -72,8 +80,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     from animefy.image.pipeline import stylize_image
 
     settings = _settings(args)
-    out = Path(args.output)
-    _check_output(Path(args.input), out, args.force, (".png",))
+    out = resolve_output(args.input, args.output, args.force, (".png",))
     request = request_from_args(args, ImageRequest)
     result = stylize_image(args.input, options=request, settings=settings, picture=args.picture)
     for message in result.messages:
@@ -91,6 +98,7 @@ def cmd_image(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from animefy.app.service import check_video
     from animefy.image.io import load_image
     from animefy.video.io import check_output_format
     from animefy.video.pipeline import stylize_video
@@ -101,10 +109,11 @@ def cmd_video(args: argparse.Namespace) -> int:
         args.transparent_format = "png-zip"  # the output name says which transparent format
     request = request_from_args(args, VideoRequest)
     check_output_format(out, request.transparent, request.transparent_format)
-    _check_output(Path(args.input), out, args.force, (out.suffix.lower(),))
+    out = resolve_output(args.input, out, args.force, (out.suffix.lower(),))
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {args.batch_size}).")
     picture = load_image(args.picture, settings).rgb if args.picture else None
+    check_video(args.input, request, settings, picture is not None)  # limits, models, a first frame: before any work
     bar = tqdm(total=0, unit="frame", desc="animefy", disable=args.quiet)
 
     def progress(done: int, total: int) -> None:
@@ -227,14 +236,33 @@ def _why(exc: AnimefyError) -> str:
         return ""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so every writer's abort removes its partial file."""
+
+
+def _terminate(_signum, _frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return args.func(args)
     except AnimefyError as exc:
         print(f"error: {_why(exc)}{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; no partial output was left", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated; no partial output was left", file=sys.stderr)
+        return 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException
 from animefy import __version__
 from animefy.app import storage
 from animefy.app.jobs import VideoJobs
-from animefy.app.service import gpu, render_image
+from animefy.app.service import check_output_folder, gpu, render_image
 from animefy.errors import AnimefyError, InputError, LimitError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
@@ -241,7 +241,7 @@ def _add_info_routes(app: FastAPI, settings: Settings) -> None:
         catalog = load_catalog(settings)
         return {"styles": [
             {"name": n, "display": s.display, "display_zh": s.display_zh, "licence": s.licence,
-             "commercial": s.commercial, "available": availability(s, settings) != "missing"}
+             "commercial": s.commercial, **availability(s, settings).public()}
             for n, s in catalog.models.items() if s.role == "stylize"
         ]}  # fmt: skip
 
@@ -328,6 +328,7 @@ def _add_video_routes(app: FastAPI, settings: Settings) -> None:
 
 def create_rest_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    check_output_folder(settings)  # ConfigError naming the folder, before any route can fail on it
     app = FastAPI(title="animefy REST API", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json",
                   description="Photos and videos of people into anime, for mobile and other HTTP clients.")  # fmt: skip

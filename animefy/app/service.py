@@ -25,8 +25,49 @@ except ImportError:  # anywhere else the decorator does nothing and the app runs
         return fn if fn is not None else (lambda f: f)
 
 
+def check_output_folder(settings: Settings) -> Path:
+    """At start-up: the output folder exists (created if needed) and a file can be written in
+    it, else a ConfigError naming the folder (for whoever starts the server; never sent to a
+    client). The web UI and the REST app call it before anything else."""
+    import tempfile
+
+    from animefy.errors import ConfigError
+
+    folder = settings.output_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".animefy_write_check_"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"The output folder {folder} cannot be written ({exc.strerror or type(exc).__name__}). Set "
+            "ANIMEFY_OUTPUT_DIR to a folder this user can write, or fix its permissions."
+        ) from None
+    return folder
+
+
+def startup_check(settings: Settings) -> None:
+    """check_output_folder for a server's start: one line on stderr and exit status 1
+    instead of a traceback."""
+    from animefy.errors import ConfigError
+
+    try:
+        check_output_folder(settings)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def output_dir(settings: Settings) -> Path:
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    """The output folder, created if needed; a failure is logged with the folder and raised
+    without it (the message may reach a client)."""
+    try:
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from animefy.errors import ConfigError
+
+        log.error("the output folder %s cannot be created: %s", settings.output_dir, exc)
+        raise ConfigError("The server's output folder cannot be written; whoever runs animefy must fix "
+                          "ANIMEFY_OUTPUT_DIR.") from None  # fmt: skip
     return settings.output_dir
 
 
@@ -64,13 +105,13 @@ def render_video(
 def check_video(video: str, request: VideoRequest, settings: Settings, picture_given: bool) -> int:
     """Everything that can fail before the first frame, checked before a job is queued: the
     clip (readable, within the limits), the request, and that every model it needs is on disk
-    or can be fetched. Returns the expected number of frames."""
+    or can be fetched, and that the first frame decodes. Returns the expected number of frames."""
     from animefy.image.pipeline import check_request
     from animefy.models.catalog import load_catalog
     from animefy.models.hub import resolve_model
-    from animefy.video.io import check_limits, probe
+    from animefy.video.io import check_decodable, check_limits, probe
 
-    info = probe(video)
+    info = probe(video, settings)
     check_limits(info, settings)
     catalog = load_catalog(settings)
     _, needs = check_request(request, settings, picture_given, catalog)
@@ -78,6 +119,7 @@ def check_video(video: str, request: VideoRequest, settings: Settings, picture_g
         spec = catalog.get(name, role)
         if not spec.builtin:
             resolve_model(spec, settings)
+    check_decodable(video, info)
     return info.frame_estimate
 
 

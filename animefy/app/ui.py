@@ -620,10 +620,12 @@ def main() -> None:
     from starlette.routing import Mount
 
     from animefy.app.rest import create_rest_app
+    from animefy.app.service import startup_check
     from animefy.app.storage import Sweeper
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    startup_check(settings)  # a clear error naming the output folder when it cannot be written
     Sweeper(settings)
     missing = missing_models(settings)
     if missing:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from animefy.errors import InputError, LimitError
+from animefy.errors import AspectRatioError, InputError, LimitError
 from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,25 @@ def _unreadable(data: bytes) -> InputError:
     return InputError(f"This file is not a readable image (or it is damaged). Use a {supported_formats()} photo.")
 
 
+def check_aspect(w: int, h: int, settings: Settings, what: str = "image") -> None:
+    """AspectRatioError for a picture thinner than settings.max_aspect allows (checked on the
+    header, before any pixel is decoded): the models would work on a sliver at a huge scale."""
+    ratio = max(w, h) / max(1, min(w, h))
+    if ratio > settings.max_aspect:
+        shape = "wider than tall" if w >= h else "taller than wide"
+        raise AspectRatioError(
+            f"The {what} is {w}x{h} pixels, {ratio:.0f} times {shape}; animefy takes at most {settings.max_aspect}:1 "
+            f"(ANIMEFY_MAX_ASPECT). Crop it to a less extreme shape."
+        )
+
+
 def _open_pil(source: str | Path | bytes, settings: Settings) -> Image.Image:
     data = source if isinstance(source, bytes) else None
     if data is None:
         path = Path(source)
         try:
             if not path.is_file():
-                raise InputError(f"No image file at {path}; check the name and the folder.")
+                raise InputError(f"No image file named {path.name!r}; check the name and the folder.")
             data = path.read_bytes()
         except (OSError, ValueError) as exc:
             raise InputError(f"The image file {path.name!r} cannot be read ({type(exc).__name__}).") from exc
@@ -81,6 +93,7 @@ def _open_pil(source: str | Path | bytes, settings: Settings) -> Image.Image:
             img = Image.open(io.BytesIO(data))
             if img.size[0] * img.size[1] > settings.max_pixels:
                 raise Image.DecompressionBombError(f"{img.size} over {settings.max_pixels}")
+            check_aspect(*img.size, settings)
             img.load()
     except Image.DecompressionBombError as exc:
         raise LimitError(
@@ -133,6 +146,7 @@ def load_image(source: str | Path | bytes | np.ndarray | Image.Image, settings: 
         raise LimitError(
             f"The image is {w}x{h} pixels, over the limit of {settings.max_pixels:,} (ANIMEFY_MAX_PIXELS)."
         )
+    check_aspect(w, h, settings)
     img = _to_8bit(img)
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     rgba = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
@@ -177,7 +191,12 @@ def save_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None)
     if path.suffix.lower() != ".png":
         raise InputError(f"Output must be a .png file (got {path.name}); PNG keeps quality and transparency.")
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = encode_png(rgb, alpha)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(encode_png(rgb, alpha))
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or a kill mid-write leaves no half-written file
+        raise
     return path

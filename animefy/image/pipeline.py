@@ -22,7 +22,7 @@ from animefy.image.regions import Regions, make_regions, person_boxes, whole_fra
 from animefy.image.stylize import Generator, stylize_frames, stylize_region
 from animefy.image.variations import apply_variation, relight_person
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
-from animefy.models.hub import find_cached
+from animefy.models.hub import availability, find_cached
 from animefy.models.registry import default_style, load
 from animefy.schema import Background, ImageRequest
 from animefy.settings import Settings
@@ -49,6 +49,12 @@ class Layers:
     person: np.ndarray
     background: np.ndarray | None
     scene: np.ndarray | None = None
+
+
+DAMAGED_DETECTOR = (
+    "Faces were not redrawn at the style's face size: the face detector's model file ('{name}') is damaged. "
+    "Whoever runs animefy: replace it (python -m animefy download {name})."
+)
 
 
 def faces_wanted(options: ImageRequest) -> bool:
@@ -109,6 +115,7 @@ class Renderer:
         self._picture, self._fitted = picture, None
         self.frames_rendered = 0  # frames drawn since the last reset (the variation's clock)
         self.track_faces = False  # set by the video pipeline: frames come in order, faces become tracks
+        self.messages: list[str] = []  # what the user should be told (a damaged face detector)
         self._tracker = None
         with self.timings.stage("load models"):
             self.stylizers = {s: load(s, "stylize", settings, self.catalog) for s in {o.person_style, o.bg_style,
@@ -128,9 +135,12 @@ class Renderer:
         without it: faces are then drawn with the rest of the person."""
         required = faces_required(self.options, self.catalog)
         spec = self.catalog.get("yunet", "face")
-        if not required and self.settings.offline and find_cached(spec, self.settings) is None:
-            log.warning("face detector '%s' is not on disk (offline): faces are drawn with the rest of the person, "
-                        "not redrawn at the style's face size", spec.name)  # fmt: skip
+        status = availability(spec, self.settings) if not required and self.settings.offline else None
+        if status is not None and not status.available:
+            log.warning("face detector '%s' is %s (offline): faces are drawn with the rest of the person, "
+                        "not redrawn at the style's face size", spec.name, status.detail)  # fmt: skip
+            if status.damaged:
+                self.messages.append(DAMAGED_DETECTOR.format(name=spec.name))
             return None
         try:
             return load("yunet", "face", self.settings, self.catalog)
@@ -138,6 +148,8 @@ class Renderer:
             if required:
                 raise
             log.warning("face detector unavailable (%s): faces are drawn with the rest of the person", exc)
+            if not isinstance(exc, ModelUnavailableError):
+                self.messages.append(DAMAGED_DETECTOR.format(name=spec.name))
             return None
 
     def _checked(self, options: ImageRequest, picture_given: bool) -> ImageRequest:
@@ -457,4 +469,4 @@ def stylize_image(
     picture_rgb = None if picture is None else load_image(picture, settings).rgb
     renderer = Renderer(options, settings, picture_rgb, timings=timings)
     frame = renderer(loaded.rgb)
-    return ImageResult(frame.rgb, frame.alpha, timings, loaded.messages)
+    return ImageResult(frame.rgb, frame.alpha, timings, (*loaded.messages, *renderer.messages))

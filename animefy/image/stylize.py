@@ -19,6 +19,11 @@ FIXED_MODES = ("auto", "letterbox", "tiles")
 # keeps 80%: one pass instead of two tiles (2.3 s vs 5.0 s on 2 busy cores, 88% of the tiles'
 # line detail, no seam); at 1280x720 a letterbox would keep 40% (tiles: 6 passes).
 LETTERBOX_KEEPS = 0.75
+# Bounds on what a generator is run on, whatever the input's shape: the min_side rule scales a
+# small input up, but never past UPSCALE_MAX_SIDE on the long side, and no working size has
+# more than WORK_MAX_PIXELS (an 8000x100 photo, shrunk to 2048x26, ran at 30247x384: 17 GB).
+UPSCALE_MAX_SIDE = 4096
+WORK_MAX_PIXELS = 2048 * 2048
 
 
 class Stylizer(Protocol):
@@ -107,10 +112,14 @@ class Generator:
         self.name, self.model, self.caps = name, model, caps
 
     def scale_for(self, h: int, w: int) -> float:
+        """The scale the model runs an (h, w) input at: up to the min_side, down to the
+        max_side, bounded by UPSCALE_MAX_SIDE (when scaling up) and WORK_MAX_PIXELS."""
         s = max(1.0, self.caps.min_side / min(h, w)) if self.caps.min_side else 1.0
+        if s > 1.0:
+            s = max(1.0, min(s, UPSCALE_MAX_SIDE / max(h, w)))
         if self.caps.max_side and max(h, w) * s > self.caps.max_side:
             s = self.caps.max_side / max(h, w)
-        return s
+        return min(s, (WORK_MAX_PIXELS / (h * w)) ** 0.5)
 
     def fixed_choice(self, h: int, w: int, scale: float | None = None, mode: str = "auto") -> FixedChoice | None:
         """The plan for a fixed-size model on an (h, w) input (None for other models)."""

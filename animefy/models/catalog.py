@@ -3,6 +3,7 @@ ANIMEFY_CATALOG) turned into immutable ModelSpec records."""
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from animefy.errors import InputError, UnknownNameError
 from animefy.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ROLES = ("stylize", "matte", "face", "upscale")
 ORIGINAL = "original"  # pseudo-style: leave the region as it was photographed
@@ -140,6 +143,8 @@ def load_catalog(settings: Settings | None = None) -> Catalog:
     if settings.user_catalog is not None:
         path = Path(settings.user_catalog)
         if not path.is_file():
-            raise InputError(f"ANIMEFY_CATALOG points to {path}, which is not a file.")
-        models.update(parse_catalog(path.read_text(encoding="utf-8"), str(path)))
+            log.error("ANIMEFY_CATALOG points to %s, which is not a file", path)
+            raise InputError(f"ANIMEFY_CATALOG points to '{path.name}', which is not a file.")
+        # Messages name the file, never its folder (they can reach a client); the log has the path.
+        models.update(parse_catalog(path.read_text(encoding="utf-8"), f"the catalog file '{path.name}'"))
     return Catalog(models)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -42,21 +43,40 @@ def sha256_of(path: Path) -> str:
     return value
 
 
-def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
+def _mismatch(spec: ModelSpec, path: Path) -> str | None:
+    """How a file differs from what the catalog expects (size, sha256), or None when it matches."""
     if spec.size_bytes is not None and path.stat().st_size != spec.size_bytes and spec.sha256 is None:
-        problem = f"has {path.stat().st_size} bytes, expected {spec.size_bytes}"
-    elif spec.sha256 is not None and sha256_of(path) != spec.sha256.lower():
-        problem = f"has sha256 {sha256_of(path)}, expected {spec.sha256}"
-    else:
+        return f"has {path.stat().st_size} bytes, expected {spec.size_bytes}"
+    if spec.sha256 is not None and sha256_of(path) != spec.sha256.lower():
+        return f"has sha256 {sha256_of(path)}, expected {spec.sha256}"
+    return None
+
+
+def _check(spec: ModelSpec, path: Path, delete_on_mismatch: bool) -> Path:
+    problem = _mismatch(spec, path)
+    if problem is None:
         return path
+    log.warning("model %s: %s %s", spec.name, path, problem)
     if delete_on_mismatch:
         real = path.resolve()
         for p in {path, real}:
             if p.exists() or p.is_symlink():
                 p.unlink()
-        problem += " (the cached copy was deleted; the next run downloads it again)"
-    log.warning("model %s: %s %s", spec.name, path, problem)
-    raise ChecksumError(f"Model '{spec.name}' file '{path.name}' {problem}.")
+    raise ChecksumError(path.name, spec.name, problem, deleted=delete_on_mismatch)
+
+
+def _damaged(spec: ModelSpec, path: Path) -> str | None:
+    """'damaged: ...' when a found file fails its checksum (never raises; logs the path)."""
+    if spec.is_folder:
+        return None
+    try:
+        problem = _mismatch(spec, path)
+    except OSError as exc:
+        return f"unreadable: {_reason(exc)}"
+    if problem is None:
+        return None
+    log.info("model %s: %s %s", spec.name, path, problem)  # a look, not a use: loading it warns
+    return f"damaged: '{path.name}' does not match its checksum"
 
 
 def local_candidates(spec: ModelSpec, settings: Settings) -> list[Path]:
@@ -196,25 +216,35 @@ def _present(spec: ModelSpec, path: Path) -> bool:
     return _local_state(spec, path) == "present"
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
+
+
 def _short(exc: BaseException) -> str:
+    """The first line of a source's failure, with any server path cut to its last part."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(folder)", text)[:160]
 
 
 def _find_cached(spec: ModelSpec, settings: Settings) -> tuple[Path | None, list[str]]:
-    """(path or None, why local candidates that exist could not be used)."""
+    """(path or None, why files that exist could not be used: unreadable or damaged)."""
     problems: list[str] = []
     for path in local_candidates(spec, settings):
         state = _local_state(spec, path)
         if state == "present":
+            state = _damaged(spec, path) or state
+        if state == "present":
             return path, problems
         if state != "absent":
-            problems.append(f"{path.name} in the models folder is {state}")
+            problems.append(f"{path.name} in the models folder is {state}" if state.startswith("unreadable")
+                            else state)  # fmt: skip
     for src in spec.sources:
         try:
-            return _fetch(spec, src, settings, True), problems
+            path = _fetch(spec, src, settings, True)
         except Exception:  # noqa: BLE001 - "not cached" comes in many shapes (unreadable cache too); all mean no
             continue
+        if (problem := _damaged(spec, path)) is None:
+            return path, problems
+        problems.append(problem)
     return None, problems
 
 
@@ -269,8 +299,10 @@ def _hint(spec: ModelSpec) -> str:
 class Availability(str):
     """What `availability` returns: a plain string ('built-in', 'local: PATH', 'cached: PATH'
     or 'missing'), so `== "missing"` checks keep working, carrying `reason` when the model is
-    missing because a location could not be read ('tiny.onnx in the models folder is
-    unreadable: permission denied'). `str(a.detail)` is the string plus that reason."""
+    missing because a file could not be used: unreadable ('tiny.onnx in the models folder is
+    unreadable: permission denied') or damaged ("damaged: 'tiny.onnx' does not match its
+    checksum"). `str(a.detail)` is the string plus that reason; `status` is one word for
+    clients (no server path): built-in, ready, damaged or missing."""
 
     reason: str | None
 
@@ -284,13 +316,30 @@ class Availability(str):
         return self != "missing"
 
     @property
+    def damaged(self) -> bool:
+        return not self.available and "damaged:" in (self.reason or "")
+
+    @property
+    def status(self) -> str:
+        if self.available:
+            return "built-in" if self == "built-in" else "ready"
+        return "damaged" if self.damaged else "missing"
+
+    def public(self) -> dict:
+        """For clients: {"available": bool, "status": word}."""
+        return {"available": self.available, "status": self.status}
+
+    @property
     def detail(self) -> str:
+        if self.damaged:
+            return f"damaged ({self.reason.removeprefix('damaged: ')})"
         return f"{self} ({self.reason})" if self.reason else str(self)
 
 
 def availability(spec: ModelSpec, settings: Settings | None = None) -> Availability:
-    """'built-in', 'local: PATH', 'cached: PATH' or 'missing' (with `.reason` when a location
-    was unreadable), looking at disk only; never raises for an unreadable folder."""
+    """'built-in', 'local: PATH', 'cached: PATH' or 'missing' (with `.reason` when a file was
+    unreadable or damaged: a file that fails its checksum is not available), looking at disk
+    only; never raises for an unreadable folder."""
     if spec.builtin:
         return Availability("built-in")
     settings = settings or Settings.from_env()

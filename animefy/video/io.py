@@ -258,6 +258,25 @@ def check_limits(info: VideoInfo, settings: Settings) -> None:
             f"The video is {info.width}x{info.height} pixels; animefy needs at least {settings.min_side} pixels "
             "on each side (ANIMEFY_MIN_SIDE). Use a larger video."
         )
+    from animefy.image.io import check_aspect
+
+    check_aspect(info.width, info.height, settings, "video")
+
+
+NO_FRAME_MESSAGE = (
+    "The video has no frame that can be decoded (the file is damaged or cut short). Re-export or re-download it."
+)
+
+
+def check_decodable(path: str | Path, info: VideoInfo) -> None:
+    """InputError unless the first frame of the clip decodes (a header can promise seconds of
+    video over data that holds none); reads one frame, before a job is queued."""
+    reader = read_frames(path, info)
+    try:
+        if next(reader, None) is None:
+            raise InputError(NO_FRAME_MESSAGE)
+    finally:
+        reader.close()
 
 
 def truncation_warning(frames_read: int, info: VideoInfo) -> str | None:
@@ -309,7 +328,11 @@ class FrameReader:
             str(self.path), pix_fmt="rgb24", input_params=["-threads", "1"], output_params=self._command()
         )
         try:
-            next(gen)  # metadata
+            try:
+                next(gen)  # metadata: ffmpeg could not decode even one frame's format
+            except OSError as exc:
+                log.info("%s: no frame can be decoded: %s", self.path, str(exc)[-500:])
+                raise InputError(NO_FRAME_MESSAGE) from None
             for raw in gen:
                 if self.max_frames is not None and self.count >= self.max_frames:
                     raise LimitError(
@@ -485,7 +508,8 @@ class VideoWriter:
         try:
             self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError as exc:
-            raise RuntimeError(f"ffmpeg stopped: {self._log()}") from exc
+            log.error("ffmpeg stopped while writing %s: %s", self.out, self._log())
+            raise RuntimeError("ffmpeg stopped while writing the video (its output is in the server log)") from exc
         self.frames += 1
 
     def _log(self) -> str:
@@ -493,17 +517,25 @@ class VideoWriter:
         return self.log.read().decode(errors="replace")[-2000:]
 
     def close(self) -> Path:
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early: its exit status and log say why, below
         rc = self.proc.wait()
         if rc != 0:
             self.tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"ffmpeg failed ({rc}): {self._log()}")
+            log.error("ffmpeg failed (%s) writing %s: %s", rc, self.out, self._log())
+            raise RuntimeError(f"ffmpeg failed ({rc}) writing the video (its output is in the server log)")
         self.tmp.replace(self.out)
         return self.out
 
     def abort(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.kill()
-            self.proc.wait()
-        self.tmp.unlink(missing_ok=True)
+        try:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdin.close()  # raises BrokenPipeError when buffered bytes meet the dead ffmpeg
+        except OSError:
+            pass
+        finally:
+            self.tmp.unlink(missing_ok=True)

@@ -65,8 +65,13 @@ class PngZipWriter:
         return self.out
 
     def abort(self) -> None:
-        self.zip.close()
-        self.tmp.unlink(missing_ok=True)
+        """Never raises (it runs while another failure unwinds); the partial file always goes."""
+        try:
+            self.zip.close()
+        except Exception as exc:  # noqa: BLE001 - a full disk fails the close too: logged, file removed below
+            log.warning("closing the partial %s failed: %s", self.tmp.name, exc)
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int] | None, list[str]]:
@@ -261,6 +266,7 @@ def stylize_video(
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)
     renderer.track_faces = True  # frames come in order: faces become smoothed tracks
+    messages += renderer.messages
     supervisor = TemporalSupervisor(temporal)
     reuser = Reuser(renderer, reuse, temporal.hold)
     supervisor.report.reuse = reuser.report
