@@ -97,7 +97,7 @@ class _Uvicorn:
     def __getattr__(self, name: str):
         return getattr(uvicorn, name)
 
-    def Config(self, *args, **kw) -> uvicorn.Config:  # noqa: N802 - stands in for uvicorn.Config
+    def Config(self, *args, **kw) -> uvicorn.Config:  # stands in for uvicorn.Config
         return uvicorn.Config(*args, **{**kw, **self.options})
 
 

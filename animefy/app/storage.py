@@ -118,8 +118,13 @@ def sweep(settings: Settings, now: float | None = None, startup: bool = False) -
         store.forget(job.id)
         removed += 1
     held = INFRASTRUCTURE | {n for job in store.in_state("queued", "running", "done") for n in job.names()}
+    dead = {n for job in store.in_state("failed", "cancelled", "interrupted") for n in job.names()} - held
     for entry in folder.iterdir():
         if entry.name in held:
+            continue
+        if entry.name in dead:  # e.g. what an encoder orphaned by a killed server finished writing
+            remove_names(folder, [entry.name])
+            removed += 1
             continue
         try:
             age = now - entry.lstat().st_mtime
