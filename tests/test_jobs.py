@@ -349,3 +349,16 @@ def test_jobs_survive_a_new_store_on_the_same_file(tmp_path):
         "done", {"frames": 12}, ["m"], "9.9.9.9", 12)  # fmt: skip
     assert (folder / "jobs.sqlite3").exists()
     shutil.rmtree(folder)
+
+
+def test_readme_lists_every_environment_variable_settings_reads():
+    import re
+
+    from conftest import ROOT
+
+    read = set(re.findall(r'\(env, "([A-Z0-9_]+)"', (ROOT / "animefy" / "settings.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("### Environment variables")
+    table = readme[start : readme.index("\n#", start + 1)]
+    assert {"ANIMEFY_TRUSTED_PROXIES", "ANIMEFY_RESULT_TTL"} <= read and len(read) > 25
+    assert sorted(v for v in read if f"`{v}`" not in table) == []
