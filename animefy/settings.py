@@ -26,6 +26,10 @@ them at call time (never at import), so tests and servers can change them; one i
 | ANIMEFY_QUEUE_SIZE | queue_size | 16 (Gradio queue) |
 | ANIMEFY_OUTPUT_DIR | output_dir | <temp>/animefy_outputs |
 | ANIMEFY_RESULT_TTL | result_ttl | 3600 s before results are deleted |
+| ANIMEFY_PHOTO_WORKERS | photo_workers | 0 = a quarter of the cores, at least 1 (REST photos at once) |
+| ANIMEFY_VIDEO_WORKERS | video_workers | 0 = an eighth of the cores, at least 1 (REST video jobs at once) |
+| ANIMEFY_READ_TIMEOUT | read_timeout | 30 s a connection may send nothing of an unfinished request |
+| ANIMEFY_REQUEST_TIMEOUT | request_timeout | 900 s for a request's headers and body to arrive |
 | GRADIO_SERVER_NAME | server_name | 127.0.0.1 |
 | SPACES_ZERO_GPU | on_zerogpu | set by Hugging Face on ZeroGPU Spaces |
 """
@@ -101,16 +105,28 @@ class Settings:
     queue_size: int = 16
     output_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "animefy_outputs")
     result_ttl: int = 3600
+    photo_workers: int = 0
+    video_workers: int = 0
+    read_timeout: int = 30
+    request_timeout: int = 900
     server_name: str = "127.0.0.1"
     on_zerogpu: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("result_ttl", "read_timeout", "request_timeout"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 second, not {getattr(self, name)}.")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}.")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
         if self.fp16 not in FP16_MODES:
             raise ConfigError(f"fp16 must be one of {', '.join(FP16_MODES)}, not {self.fp16!r}.")
+
+    def workers(self) -> tuple[int, int]:
+        """(photo, video) workers: as set, or sized from the cores."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return self.photo_workers or max(1, cores // 4), self.video_workers or max(1, cores // 8)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -143,6 +159,10 @@ class Settings:
             queue_size=_int(env, "ANIMEFY_QUEUE_SIZE", 16),
             output_dir=(out / "animefy_outputs") if out else Path(tempfile.gettempdir()) / "animefy_outputs",
             result_ttl=_int(env, "ANIMEFY_RESULT_TTL", 3600),
+            photo_workers=_int(env, "ANIMEFY_PHOTO_WORKERS", 0),
+            video_workers=_int(env, "ANIMEFY_VIDEO_WORKERS", 0),
+            read_timeout=_int(env, "ANIMEFY_READ_TIMEOUT", 30),
+            request_timeout=_int(env, "ANIMEFY_REQUEST_TIMEOUT", 900),
             server_name=_get(env, "GRADIO_SERVER_NAME") or "127.0.0.1",
             on_zerogpu=_truthy(env, "SPACES_ZERO_GPU"),
         )

@@ -1,26 +1,33 @@
-"""Video jobs for the REST API: a bounded queue and one worker thread that runs them in
-order. Finished jobs keep their result for settings.result_ttl seconds (then the file is
-deleted and the job forgotten); the uploaded clip is deleted when its job ends, whatever the
-outcome."""
+"""Video jobs for the REST API, kept in the output folder's job store (animefy/app/jobstore.py):
+a bounded queue, and worker threads (settings.workers(): sized from the cores) that claim the
+oldest queued job from the store. A queued job survives a restart and runs; one that was
+running ends as `interrupted` (storage.instance). Uploaded clips are deleted when their job
+ends, whatever the outcome; a result is served for settings.result_ttl seconds after its job
+ended (then the sweeper deletes it and the job is forgotten).
+
+Cancelling (REST DELETE) ends a queued job at once; a running one stops at its next frame,
+the way the page's Stop does: the progress callback raises, the encoder removes its partial
+file."""
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from animefy.app import storage
-from animefy.app.service import gpu, render_video, video_seconds
+from animefy.app.jobstore import JobRecord
+from animefy.app.service import gpu, new_output, render_video, video_seconds
 from animefy.errors import AnimefyError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
+
+CANCELLED = {"code": "cancelled", "message": "The job was cancelled."}
+INTERNAL = {"code": "internal_error", "message": "The job failed on the server; try again later."}
 
 
 class QueueFullError(AnimefyError):
@@ -29,87 +36,140 @@ class QueueFullError(AnimefyError):
     retry_after = 60
 
 
-@dataclass
-class Job:
-    id: str
-    status: str = "queued"  # queued | running | done | failed
-    done: int = 0
-    total: int = 0
-    result: str | None = None
-    error: dict | None = None
-    report: dict = field(default_factory=dict)
-    messages: list[str] = field(default_factory=list)
-    finished: float | None = None
-
-    def public(self) -> dict:
-        out = {
-            "job_id": self.id,
-            "status": self.status,
-            "progress": {"frames_done": self.done, "frames_total": self.total},
-            "messages": self.messages,
-        }
-        if self.error:
-            out["error"] = self.error
-        if self.status == "done":
-            out["result_url"] = f"/api/v1/jobs/{self.id}/result"
-            out["temporal_report"] = self.report
-        return out
+class Cancelled(Exception):
+    """A running job was cancelled: its run ends at the next frame."""
 
 
 class VideoJobs:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.queue: queue.Queue = queue.Queue(maxsize=settings.max_queued_jobs)
-        self.jobs: OrderedDict[str, Job] = OrderedDict()
-        self.lock = threading.Lock()
-        threading.Thread(target=self._work, daemon=True, name="animefy-video-jobs").start()
+        self.store = storage.instance(settings)
+        self.folder = self.store.folder
+        self.workers = settings.workers()[1]
+        self._cancel: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Semaphore(0)
+        for i in range(self.workers):
+            threading.Thread(target=self._work, daemon=True, name=f"animefy-video-jobs-{i}").start()
 
-    def submit(self, clip: Path, request: VideoRequest, picture: Path | None, total: int) -> Job:
-        job = Job(uuid.uuid4().hex[:16], total=total)
-        try:
-            self.queue.put_nowait((job, clip, request, picture))
-        except queue.Full as exc:
-            raise QueueFullError("Too many video jobs are waiting; try again in a minute or two.") from exc
-        with self.lock:
-            self.jobs[job.id] = job
+    def _name(self, path: Path | None) -> str | None:
+        return None if path is None else path.resolve().relative_to(self.folder).as_posix()
+
+    def submit(self, clip: Path, request: VideoRequest, picture: Path | None, total: int, owner: str) -> JobRecord:
+        job = JobRecord(
+            id=uuid.uuid4().hex, request=request.model_dump_json(), state="queued", upload=self._name(clip) or "",
+            picture=self._name(picture), output=new_output(self.settings, request.output_suffix()).name, owner=owner,
+            created=time.time(), frames_total=total,
+        )  # fmt: skip
+        if not self.store.add(job, self.settings.max_queued_jobs):
+            raise QueueFullError("Too many video jobs are waiting; try again in a minute or two.")
+        self._wake.release()
         return job
 
-    def get(self, job_id: str) -> Job | None:
-        self.expire()
-        with self.lock:
-            return self.jobs.get(job_id)
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None when there is none or its result time is over."""
+        job = self.store.get(job_id)
+        if job and job.finished and time.time() - job.finished > self.settings.result_ttl:
+            return None
+        return job
 
-    def expire(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        with self.lock:
-            old = [j for j in self.jobs.values() if j.finished and now - j.finished > self.settings.result_ttl]
-            for job in old:
-                del self.jobs[job.id]
-                if job.result:
-                    Path(job.result).unlink(missing_ok=True)
+    def cancel(self, job_id: str) -> JobRecord | None:
+        """Cancel a queued job now, or ask a running one to stop at its next frame."""
+        job = self.get(job_id)
+        if job is None:
+            return None
+        if job.state == "queued" and self.store.finish(job.id, "cancelled", error=CANCELLED, only_if=("queued",)):
+            storage.remove_names(self.folder, job.names())
+            log.info("video job %s cancelled while queued", job.id)
+        elif job.state in ("queued", "running"):  # a queued job may have started meanwhile
+            with self._lock:
+                self._cancel.add(job.id)
+        return self.store.get(job.id)
+
+    def cancelling(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._cancel
+
+    def public(self, job: JobRecord) -> dict:
+        out = {
+            "job_id": job.id,
+            "status": job.state,
+            "progress": {"frames_done": job.frames_done, "frames_total": job.frames_total},
+            "messages": job.messages,
+        }
+        if job.state in ("queued", "running"):
+            out.update(self._estimate(job))
+            if self.cancelling(job.id):
+                out["cancel_requested"] = True
+        if job.error:
+            out["error"] = job.error
+        if job.state == "done":
+            out["result_url"] = f"/api/v1/jobs/{job.id}/result"
+            out["temporal_report"] = job.report
+        if job.finished:
+            out["expires_in_seconds"] = max(0, int(job.finished + self.settings.result_ttl - time.time()))
+        return out
+
+    def _estimate(self, job: JobRecord) -> dict:
+        """Queue position (1 = next to start) and the seconds until the job is done, from the
+        measured seconds per frame of the last finished jobs (None before any finished)."""
+        per_frame = self.store.seconds_per_frame()
+        left = lambda j: max(0, j.frames_total - j.frames_done)  # noqa: E731
+        if job.state == "running":
+            return {"queue_position": 0, "estimate_seconds": None if per_frame is None else round(per_frame * left(job))}
+        live = self.store.in_state("queued", "running")
+        ahead = [j for j in live if j.state == "running" or (j.created, j.id) < (job.created, job.id)]
+        position = 1 + sum(j.state == "queued" for j in ahead)
+        if per_frame is None:
+            return {"queue_position": position, "estimate_seconds": None}
+        work = sum(left(j) for j in ahead) / self.workers + job.frames_total
+        return {"queue_position": position, "estimate_seconds": round(per_frame * work)}
 
     def _work(self) -> None:
-        run = gpu(duration=video_seconds)(render_video)
         while True:
-            job, clip, request, picture = self.queue.get()
-            job.status = "running"
-
-            def progress(done: int, total: int, job: Job = job) -> None:
-                job.done, job.total = done, total
-
+            job = self.store.claim_next()
+            if job is None:
+                self._wake.acquire(timeout=5)
+                continue
             try:
-                result = run(str(clip), request, self.settings, str(picture) if picture else None,
-                             None if self.settings.on_zerogpu else progress)  # fmt: skip
-                job.result, job.report, job.done = str(result.path), result.report.as_dict(), result.frames
-                job.messages = list(result.messages)
-                job.status = "done"
-            except AnimefyError as exc:
-                log.info("video job %s failed: %s", job.id, exc)
-                job.error, job.status = {"code": exc.code, "message": str(exc)}, "failed"
-            except Exception:
-                log.exception("video job %s failed", job.id)
-                job.error = {"code": "internal_error", "message": "The job failed on the server; try again later."}
-                job.status = "failed"
-            finally:
-                job.finished = time.time()
-                storage.remove(clip, picture)
+                self._run(job)
+            except Exception:  # the store itself failed: the job must not stay "running"
+                log.exception("video job %s could not be recorded", job.id)
+
+    def _run(self, job: JobRecord) -> None:
+        clip, out = self.folder / job.upload, self.folder / job.output
+        picture = self.folder / job.picture if job.picture else None
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if self.cancelling(job.id):
+                raise Cancelled
+            if time.monotonic() - last[0] > 0.5 or done == total:
+                last[0] = time.monotonic()
+                self.store.progress(job.id, done, total)
+
+        ended = False
+        try:
+            if self.cancelling(job.id):
+                raise Cancelled
+            run = gpu(duration=video_seconds)(render_video)
+            result = run(str(clip), VideoRequest.model_validate_json(job.request), self.settings,
+                         str(picture) if picture else None, None if self.settings.on_zerogpu else progress,
+                         str(out))  # fmt: skip
+            ended = self.store.finish(job.id, "done", report=result.report.as_dict(), messages=list(result.messages),
+                                      frames=result.frames, output=Path(result.path).name)  # fmt: skip
+        except Cancelled:
+            log.info("video job %s cancelled while running", job.id)
+            self.store.finish(job.id, "cancelled", error=CANCELLED)
+        except AnimefyError as exc:
+            log.info("video job %s failed: %s", job.id, exc)
+            self.store.finish(job.id, "failed", error={"code": exc.code, "message": str(exc)})
+        except Exception:
+            log.exception("video job %s failed", job.id)
+            self.store.finish(job.id, "failed", error=INTERNAL)
+        finally:
+            with self._lock:
+                self._cancel.discard(job.id)
+            storage.remove(clip, picture)
+            if not ended:
+                storage.remove_names(self.folder, job.names())

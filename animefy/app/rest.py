@@ -4,14 +4,17 @@
     GET  /api/v1/styles            styles with availability and licence
     POST /api/v1/image             multipart photo + the request fields -> image/png
     POST /api/v1/video             multipart clip + the request fields -> 202 {"job_id", ...}
-    GET  /api/v1/jobs/{id}         job status, progress and messages
+    GET  /api/v1/jobs/{id}         job status, progress, queue position, estimate and messages
     GET  /api/v1/jobs/{id}/result  the finished video
+    DELETE /api/v1/jobs/{id}       cancel a queued or running job
     GET  /api/v1/docs              the API described from its OpenAPI schema (/api/v1/openapi.json)
 
 The form fields are the request schema's (animefy/schema.py). Errors are JSON:
 {"error": {"code": "...", "message": "..."}} with a matching HTTP status, for every route.
 Bodies over the upload limit are refused from Content-Length or as soon as the stream passes
 it (FastAPI's max_body_size); clients are rate-limited by address (X-Forwarded-For only from trusted proxies).
+A photo whose client disconnects stops at its next stage; photos have slots of their own
+(settings.workers()) and never wait behind a video job.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import html
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -34,11 +39,12 @@ from starlette.exceptions import HTTPException
 
 from animefy import __version__
 from animefy.app import storage
-from animefy.app.jobs import VideoJobs
+from animefy.app.jobs import Cancelled, VideoJobs
 from animefy.app.service import check_output_folder, gpu, render_image
 from animefy.errors import AnimefyError, InputError, LimitError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
+from animefy.timings import Timings
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +64,35 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
 
 
 class RateLimiter:
-    """At most `per_minute` requests per client in any sliding minute."""
+    """At most `per_minute` requests per client in any sliding minute. A client is forgotten a
+    minute after its last counted request (the oldest first: the keys are kept in the order
+    of their last request), and at most `max_keys` are kept, so memory and the cost of a call
+    stay bounded however many clients come and go."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self.hits: dict[str, deque[float]] = {}
+    window = 60.0
+
+    def __init__(self, per_minute: int, max_keys: int = 100_000) -> None:
+        self.per_minute, self.max_keys = per_minute, max_keys
+        self.hits: OrderedDict[str, deque[float]] = OrderedDict()
         self.lock = threading.Lock()
 
     def retry_after(self, client: str) -> int:
         """0 when the request may go ahead (and is counted), else seconds to wait."""
         now = time.monotonic()
         with self.lock:
-            hits = self.hits.setdefault(client, deque())
-            while hits and now - hits[0] > 60:
+            while self.hits:  # forget idle clients
+                oldest = next(iter(self.hits))
+                if now - self.hits[oldest][-1] <= self.window and len(self.hits) < self.max_keys:
+                    break
+                del self.hits[oldest]
+            hits = self.hits.get(client) or deque()
+            while hits and now - hits[0] > self.window:
                 hits.popleft()
             if len(hits) >= self.per_minute:
-                return max(1, int(60 - (now - hits[0])) + 1)
+                return max(1, int(self.window - (now - hits[0])) + 1)
             hits.append(now)
-            if len(self.hits) > 10_000:  # forget idle clients
-                for key in [k for k, v in self.hits.items() if not v]:
-                    del self.hits[key]
+            self.hits[client] = hits
+            self.hits.move_to_end(client)
             return 0
 
 
@@ -92,6 +107,24 @@ def client_address(request: Request, trusted: tuple[str, ...]) -> str:
         if hop not in trusted:
             return hop
     return peer
+
+
+class RateLimit:
+    """ASGI middleware: POSTs over the client's allowance are refused with 429 before their
+    body is read (a pure ASGI middleware, so the routes see the real connection and can tell
+    when the client leaves)."""
+
+    def __init__(self, app, limiter: RateLimiter, trusted: tuple[str, ...]) -> None:
+        self.app, self.limiter, self.trusted = app, limiter, trusted
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            wait = self.limiter.retry_after(client_address(Request(scope), self.trusted))
+            if wait:
+                refusal = _error(429, "rate_limited", f"More than {self.limiter.per_minute} requests a minute; "
+                                 f"retry in {wait} s.", {"Retry-After": str(wait)})  # fmt: skip
+                return await refusal(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def body_limit(settings: Settings) -> int:
@@ -208,17 +241,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_limits(app: FastAPI, settings: Settings) -> None:
-    limiter = RateLimiter(settings.rate_limit_per_minute)
-
-    @app.middleware("http")
-    async def _rate_limit(request: Request, call_next):
-        if request.method == "POST":
-            wait = limiter.retry_after(client_address(request, settings.trusted_proxies))
-            if wait:
-                return _error(429, "rate_limited", f"More than {limiter.per_minute} requests a minute; retry in "
-                              f"{wait} s.", {"Retry-After": str(wait)})  # fmt: skip
-        return await call_next(request)
-
+    limiter = app.state.limiter = RateLimiter(settings.rate_limit_per_minute)  # the page counts with it too
+    app.add_middleware(RateLimit, limiter=limiter, trusted=settings.trusted_proxies)
     app.add_middleware(DeclaredSizeLimit, limit=body_limit(settings))
 
 
@@ -246,9 +270,55 @@ def _add_info_routes(app: FastAPI, settings: Settings) -> None:
         ]}  # fmt: skip
 
 
+class StopTimings(Timings):
+    """Timings that end the run (raise Cancelled) before the next stage once `stop` is set."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.stop.is_set():
+            raise Cancelled
+        with super().stage(name):
+            yield
+
+
+async def _left(http: Request, pending: asyncio.Future | None = None, poll: float = 0.25) -> bool:
+    """Wait for `pending` (or one poll); True when the client has disconnected meanwhile."""
+    if pending is not None:
+        await asyncio.wait({pending}, timeout=poll)
+    return await http.is_disconnected()
+
+
 def _add_image_route(app: FastAPI, settings: Settings) -> None:
-    image_slot = asyncio.Semaphore(1)  # photos wait their turn instead of failing
+    photo_slots = asyncio.Semaphore(settings.workers()[0])  # photos wait for a photo slot, never for a video
     render = gpu(duration=60)(render_image)
+
+    async def rendered(http: Request, photo: Path, request: ImageRequest, picture: Path | None) -> tuple | None:
+        """Render in a worker thread while watching the connection: a client that leaves stops
+        the photo at its next stage (None is returned)."""
+        stop = threading.Event()
+        timings = None if settings.on_zerogpu else StopTimings(stop)
+        slot = asyncio.ensure_future(photo_slots.acquire())
+        while not slot.done():  # wait for a slot, unless the client leaves first
+            if await _left(http, slot):
+                slot.cancel() if not slot.done() else photo_slots.release()
+                return None
+        try:
+            work = asyncio.ensure_future(run_in_threadpool(render, str(photo), request,
+                                                           str(picture) if picture else None, settings, timings))  # fmt: skip
+            while not work.done():
+                if await _left(http, work) and not stop.is_set():
+                    log.info("photo request stopped: the client disconnected")
+                    stop.set()
+            try:
+                return work.result()
+            except Cancelled:
+                return None
+        finally:
+            photo_slots.release()
 
     # max_body_size: FastAPI stops reading a body without Content-Length once it passes the limit.
     @app.post("/image", response_class=Response, responses={200: {"content": {"image/png": {}}}},
@@ -265,10 +335,10 @@ def _add_image_route(app: FastAPI, settings: Settings) -> None:
         try:
             photo = await _save_upload(file, settings, ".png")
             picture = await _save_upload(background_image, settings, ".png") if background_image else None
-            plain = ImageRequest(**request.model_dump())
-            async with image_slot:
-                png, messages = await run_in_threadpool(render, str(photo), plain, str(picture) if picture else None,
-                                                        settings)  # fmt: skip
+            done = await rendered(http, photo, ImageRequest(**request.model_dump()), picture)
+            if done is None:
+                return Response(status_code=499)  # nobody is listening any more
+            png, messages = done
             data = Path(png).read_bytes()
             Path(png).unlink(missing_ok=True)
         finally:
@@ -280,7 +350,7 @@ def _add_image_route(app: FastAPI, settings: Settings) -> None:
 def _add_video_routes(app: FastAPI, settings: Settings) -> None:
     from animefy.app.service import check_video
 
-    jobs = VideoJobs(settings)
+    jobs = app.state.jobs = VideoJobs(settings)
 
     @app.post(
         "/video",
@@ -302,33 +372,51 @@ def _add_video_routes(app: FastAPI, settings: Settings) -> None:
             picture = await _save_upload(background_image, settings, ".png") if background_image else None
             # Everything that can fail before the first frame is checked now, not in the queue.
             total = await run_in_threadpool(check_video, str(clip), plain, settings, picture is not None)
-            job = jobs.submit(clip, plain, picture, total)
+            job = jobs.submit(clip, plain, picture, total, client_address(http, settings.trusted_proxies))
         except BaseException:
             storage.remove(clip, picture)
             raise
-        return {**job.public(), "status_url": f"/api/v1/jobs/{job.id}"}
+        return {**jobs.public(job), "status_url": f"/api/v1/jobs/{job.id}"}
 
-    @app.get("/jobs/{job_id}", summary="A video job's status, progress and messages")
-    def job_status(job_id: str) -> dict:
-        job = jobs.get(job_id)
+    def find(job_id: str):
+        job = jobs.get(job_id) if len(job_id) <= 64 else None
         if job is None:
-            raise HTTPException(404, "No such job (finished jobs are kept for ANIMEFY_RESULT_TTL seconds).")
-        return job.public()
+            raise HTTPException(404, "No such job (a result is kept for ANIMEFY_RESULT_TTL seconds after its job ends).")
+        return job
+
+    @app.get("/jobs/{job_id}", summary="A video job's status, progress, queue position, estimate and messages")
+    def job_status(job_id: str) -> dict:
+        return jobs.public(find(job_id))
+
+    @app.delete("/jobs/{job_id}", summary="Cancel a queued or running video job",
+                description="200 when the job is cancelled; 202 when a running job was asked to stop "
+                            "(it stops at its next frame); 409 when it had already ended.")  # fmt: skip
+    def cancel_job(job_id: str) -> JSONResponse:
+        job = find(job_id)
+        if job.state not in ("queued", "running", "cancelled"):
+            raise HTTPException(409, f"The job is {job.state}; only a queued or running job can be cancelled.")
+        job = jobs.cancel(job.id) or job
+        return JSONResponse(jobs.public(job), status_code=200 if job.state == "cancelled" else 202)
 
     @app.get("/jobs/{job_id}/result", summary="The finished video")
     def job_result(job_id: str) -> FileResponse:
-        job = jobs.get(job_id)
-        if job is None:
-            raise HTTPException(404, "No such job.")
-        if job.status != "done" or not job.result:
-            raise HTTPException(409, f"The job is {job.status}; poll /api/v1/jobs/{job.id} until it is done.")
-        media = {".mp4": "video/mp4", ".webm": "video/webm", ".zip": "application/zip"}[Path(job.result).suffix]
-        return FileResponse(job.result, media_type=media, filename=f"animefy{Path(job.result).suffix}")
+        job = find(job_id)
+        if job.state != "done":
+            raise HTTPException(409, f"The job is {job.state}; poll /api/v1/jobs/{job.id} until it is done.")
+        path = jobs.folder / Path(job.output).name
+        media = {".mp4": "video/mp4", ".webm": "video/webm", ".zip": "application/zip"}[path.suffix]
+        return FileResponse(path, media_type=media, filename=f"animefy{path.suffix}")
 
 
-def create_rest_app(settings: Settings | None = None) -> FastAPI:
+def create_rest_app(settings: Settings | None = None, for_gradio: bool = False) -> FastAPI:
+    """The REST app. `for_gradio`: it is about to be served by Gradio's `demo.launch`, whose
+    uvicorn then gets the app's server options (animefy/app/serving.py)."""
     settings = settings or Settings.from_env()
     check_output_folder(settings)  # ConfigError naming the folder, before any route can fail on it
+    if for_gradio:
+        from animefy.app.serving import use_for_gradio
+
+        use_for_gradio(settings)
     app = FastAPI(title="animefy REST API", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json",
                   description="Photos and videos of people into anime, for mobile and other HTTP clients.")  # fmt: skip

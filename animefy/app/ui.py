@@ -635,7 +635,7 @@ def main() -> None:
     demo = build_demo(settings)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     # The REST app is a route of the server from the start: /api/v1 answers once "Running on" is printed.
-    rest = Mount("/api/v1", app=create_rest_app(settings))
+    rest = Mount("/api/v1", app=create_rest_app(settings, for_gradio=True))
     demo.launch(
         server_name=settings.server_name,
         show_error=True,
