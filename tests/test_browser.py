@@ -3,7 +3,7 @@ playwright): the first screen (looks with example results, before/after slider),
 with a transparent background (checkerboard behind it, the downloaded PNG keeps alpha), a
 solid colour that appears only when chosen, an unreadable upload, a clip with progress in
 view and Stop, the Chinese page with every visible string translated, and a 390x844 phone
-where every tab fits. Screenshots are saved in artifacts/browser/."""
+where every tab fits. Screenshots are saved in a temporary folder."""
 
 from __future__ import annotations
 
@@ -25,18 +25,19 @@ ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SHOTS = ROOT / "artifacts" / "browser"
+SHOTS = None  # a temporary folder, set when the browser starts (tests never write into the checkout)
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
+    global SHOTS
+    SHOTS = tmp_path_factory.mktemp("browser_shots")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
     if not shutil.which("chromium") and not (ROOT / CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b

@@ -208,7 +208,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_limits(app: FastAPI, settings: Settings) -> None:
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = app.state.limiter = RateLimiter(settings.rate_limit_per_minute)  # the page counts with it too
 
     @app.middleware("http")
     async def _rate_limit(request: Request, call_next):

@@ -35,13 +35,15 @@ def new_output(settings: Settings, suffix: str) -> Path:
     return output_dir(settings) / f"animefy_{uuid.uuid4().hex[:12]}{suffix}"
 
 
-def render_image(image: str, request: ImageRequest, picture: str | None, settings: Settings) -> tuple[str, list[str]]:
+def render_image(
+    image: str, request: ImageRequest, picture: str | None, settings: Settings, timings=None
+) -> tuple[str, list[str]]:
     """Stylize the photo at `image` (and `picture` behind the person for background='image');
-    returns (PNG path, messages)."""
+    returns (PNG path, messages). `timings` (a Timings) sees each stage as it starts."""
     from animefy.image.io import save_png
     from animefy.image.pipeline import stylize_image
 
-    result = stylize_image(image, options=request, settings=settings, picture=picture)
+    result = stylize_image(image, options=request, settings=settings, picture=picture, timings=timings)
     return str(save_png(new_output(settings, ".png"), result.rgb, result.alpha)), list(result.messages)
 
 

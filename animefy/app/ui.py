@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 from PIL import Image
 
 from animefy.app import looks as looks_mod
+from animefy.app.runs import CheckedTimings, Runs, Stopped
 from animefy.app.service import gpu, render_image, render_video, video_seconds
 from animefy.app.ui_text import EN, ZH, duration, library_message, say
 from animefy.errors import AnimefyError, ModelLoadError, ModelUnavailableError, UnknownNameError
@@ -84,12 +85,10 @@ TOAST_JS = """() => {
   new MutationObserver(fix).observe(document.body, {childList: true, subtree: true});
 }"""
 
-CANCELLED: set[str] = set()  # sessions whose video run was stopped
-_cancel_lock = threading.Lock()
-
-
-class Stopped(Exception):
-    """The person pressed Stop: the video run ends at the next frame."""
+RUNS = Runs()  # the page's runs in progress, per browser session: Stop and a closed page end them
+# Photos and videos wait in separate queues (Gradio's concurrency ids), so a photo never waits
+# behind a clip; each run uses every core, so one of each at a time.
+PHOTO_QUEUE, VIDEO_QUEUE = "photo", "video"
 
 
 def lang_of(request: gr.Request | None) -> str:
@@ -274,24 +273,59 @@ def _request(cls: type[ImageRequest], names: list[str], values: tuple) -> ImageR
     return cls(**given)
 
 
+def event_gone() -> Callable[[], bool] | None:
+    """For a handler running in Gradio's queue: a test whether its event is still a live job
+    (False once the client disconnected, which Gradio marks, or cancelled, which ends the job).
+    None outside the queue or if this Gradio keeps its queue differently."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if event_id is None or not isinstance(getattr(queue, "active_jobs", None), list):
+        return None
+
+    def gone() -> bool:
+        live = [job for jobs in list(queue.active_jobs) if jobs for job in list(jobs)]
+        return not any(getattr(job, "_id", None) == event_id and getattr(job, "alive", True) for job in live)
+
+    return gone
+
+
+def rate_check(limiter, request: gr.Request | None, settings: Settings, lang: str) -> None:
+    """Count a call against the REST API's limiter (one budget per client for both); refuse it
+    with the wait when the client is over the limit."""
+    if limiter is None or request is None:
+        return
+    from animefy.app.rest import client_address
+
+    wait = limiter.retry_after(client_address(request, settings.trusted_proxies))
+    if wait:
+        log.warning("Gradio call refused: rate limit (%d a minute)", limiter.per_minute)
+        raise gr.Error(say(lang, "rate_limited", per_minute=limiter.per_minute, wait=wait), print_exception=False)
+
+
 def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: Callable,
-             settings: Settings) -> Callable:  # fmt: skip
+             settings: Settings, limiter=None) -> Callable:  # fmt: skip
     """A Gradio handler whose parameters are the `media` inputs, then the schema fields `names`
     with the schema's defaults, then an optional picture: gradio_client sees the schema's names.
-    The browser's request (for its language) and a progress tracker are added by Gradio."""
+    The browser's request (for its language and session) and a progress tracker are added by
+    Gradio. Every call counts against `limiter` (the REST API's RateLimiter)."""
 
     def handler(*values):
         request = next((v for v in values if isinstance(v, gr.Request)), None)
         progress = next((v for v in values if isinstance(v, gr.Progress)), None)
         values = tuple(v for v in values if not isinstance(v, gr.Request | gr.Progress))
         lang = lang_of(request)
+        rate_check(limiter, request, settings, lang)
         inputs, fields = values[: len(media)], values[len(media) : len(media) + len(names)]
         extra = values[len(media) + len(names) :]
         if not inputs[0]:
             raise gr.Error(say(lang, "upload_photo" if media[0] == "image" else "upload_clip"), print_exception=False)
-        job = getattr(request, "session_hash", None) or ""
+        session = getattr(request, "session_hash", None) or ""
         try:
-            return run(*inputs, _request(cls, names, fields), *extra, progress=progress, lang=lang, job=job)
+            with RUNS.start(session, event_gone()) as current:
+                check = None if settings.on_zerogpu else current.check  # no callable crosses ZeroGPU's process
+                return run(*inputs, _request(cls, names, fields), *extra, progress=progress, lang=lang, check=check)
         except AnimefyError as exc:
             raise _refuse(exc, lang, settings) from None
         except Stopped:
@@ -312,19 +346,62 @@ def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: C
     return handler
 
 
+STAGE_WORDS = {"decode": "stage_read", "load models": "stage_load", "matte": "stage_person", "faces": "stage_faces",
+               "stylize": "stage_draw", "face pass": "stage_face_pass", "variation": "stage_variation",
+               "upscale": "stage_upscale"}  # fmt: skip
+
+
+class PhotoClock:
+    """Photo progress with an estimate: the seconds per megapixel of the photos this server
+    drew last (none before the first), and the stage in plain words."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None  # seconds per megapixel, smoothed
+
+    def tracker(self, image: str, progress, lang: str) -> Callable[[str], None]:
+        start, megapixels = time.monotonic(), 1.0
+        try:
+            with Image.open(image) as im:
+                megapixels = max(0.05, im.width * im.height / 1e6)
+        except Exception:  # noqa: BLE001 - the pipeline refuses an unreadable file with its own message
+            pass
+        expected = self.rate * megapixels if self.rate else None
+
+        def on_stage(name: str) -> None:
+            key = STAGE_WORDS.get(name.split(" ")[0] if name.startswith(("stylize", "variation", "upscale")) else name)
+            if progress is None or key is None:
+                return
+            elapsed = time.monotonic() - start
+            words = say(lang, key)
+            if expected:
+                left = max(1.0, expected - elapsed)
+                progress(min(0.95, elapsed / expected), desc=say(lang, "progress_photo_eta", stage=words,
+                                                                 left=duration(left, lang)))  # fmt: skip
+            else:
+                progress(None, desc=say(lang, "progress_photo_first", stage=words))
+
+        def done() -> None:
+            rate = (time.monotonic() - start) / megapixels
+            self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
+
+        on_stage.done = done  # type: ignore[attr-defined]
+        return on_stage
+
+
+def _go_on() -> None:
+    """The check of a run nobody can stop."""
+
+
 def _image_runner(settings: Settings, looks: list) -> Callable:
+    clock = PhotoClock()
+
     @gpu(duration=60)
     def run(
-        image: str,
-        request: ImageRequest,
-        picture: str | None = None,
-        progress=None,
-        lang: str = "en",
-        job: str = "",  # noqa: ARG001 - the shared handler passes it; a photo is too quick to cancel
+        image: str, request: ImageRequest, picture: str | None = None, progress=None, lang: str = "en", check=None
     ) -> str:
-        if progress is not None:
-            progress(0.1, desc=say(lang, "progress_photo"))
-        png, messages = render_image(image, request, picture, settings)
+        on_stage = clock.tracker(image, progress, lang)
+        png, messages = render_image(image, request, picture, settings, CheckedTimings(check or _go_on, on_stage))
+        on_stage.done()
         for message in messages:
             gr.Info(library_message(message, lang))
         looks_mod.remember(settings, looks, image, request, picture, png)
@@ -336,17 +413,13 @@ def _image_runner(settings: Settings, looks: list) -> Callable:
 def _video_runner(settings: Settings) -> Callable:
     @gpu(duration=video_seconds)
     def run(
-        video: str, request: VideoRequest, picture: str | None = None, progress=None, lang: str = "en", job: str = ""
+        video: str, request: VideoRequest, picture: str | None = None, progress=None, lang: str = "en", check=None
     ) -> str:
-        with _cancel_lock:
-            CANCELLED.discard(job)
         start = time.monotonic()
 
         def report(done: int, total: int) -> None:
-            if job and job in CANCELLED:
-                with _cancel_lock:
-                    CANCELLED.discard(job)
-                raise Stopped
+            if check is not None:
+                check()
             if progress is None:
                 return
             elapsed = time.monotonic() - start
@@ -477,134 +550,172 @@ def _same_size(before: str, after: str, settings: Settings) -> str:
 
 
 # -- the page -------------------------------------------------------------------------------
-def build_demo(settings: Settings | None = None) -> gr.Blocks:
+BUSY = {"value": T("ui.working"), "interactive": False}
+
+
+def stop(request: gr.Request):
+    """Stop: this page's runs end at their next stage or frame; the queue drops the event."""
+    if RUNS.stop(getattr(request, "session_hash", None) or ""):
+        log.info("a run was stopped from the page")
+    gr.Info(say(lang_of(request), "stopped"))
+
+
+def closed(request: gr.Request):
+    """The page was closed or reloaded (Gradio's heartbeat ended): its runs stop."""
+    if RUNS.stop(getattr(request, "session_hash", None) or ""):
+        log.info("a run was stopped: its page was closed")
+
+
+@dataclass
+class Page:
+    """What the tabs share: settings, the style choices, the looks, the REST API's limiter."""
+
+    settings: Settings
+    styles: list
+    default: str
+    looks: list
+    limiter: object = None
+
+    def gallery(self, lang: str) -> list[tuple[str, str]]:
+        return [(str(looks_mod.example_result(lk, self.settings) or lk.photo), lk.name(lang)) for lk in self.looks]
+
+    def first_pair(self) -> tuple[str, str] | None:
+        first = self.looks[0]
+        result = looks_mod.example_result(first, self.settings)
+        return (str(first.photo), str(result)) if result else None
+
+
+def photo_tab(page: Page) -> tuple[gr.Gallery, gr.ImageSlider]:
+    settings, looks = page.settings, page.looks
+    run_image = _image_runner(settings, looks)
+    stylize_image = endpoint(["image"], ImageRequest, IMAGE_FIELDS, run_image, settings, page.limiter)
+    quick = endpoint(["image"], ImageRequest, ["person_style", "background"], run_image, settings, page.limiter)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            img_in = photo_input(label=T("ui.photo"), elem_id="image_in", height=300)
+            look_gallery = gr.Gallery(page.gallery("en"), label=T("ui.looks"), columns=5, rows=1, height="auto",
+                                      allow_preview=False, object_fit="cover", elem_id="image_looks",
+                                      selected_index=0, buttons=[])  # fmt: skip
+            img_controls, img_picture = _controls(ImageRequest, IMAGE_FIELDS, page.styles, page.default, "image",
+                                                  _look_values(looks[0]))  # fmt: skip
+            with gr.Row():
+                img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run", scale=3)
+                img_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="image_stop", visible=False, scale=1)
+        with gr.Column(scale=1, min_width=300):
+            img_slider = gr.ImageSlider(page.first_pair(), type="filepath", label=T("ui.before_after"),
+                                        interactive=False, elem_id="image_out", max_height=640)  # fmt: skip
+            img_png = gr.Image(type="filepath", format="png", image_mode="RGBA", visible=False, elem_id="image_png")
+
+    def idle():
+        return gr.update(value=T("ui.run_image"), interactive=True), gr.update(visible=False)
+
+    start = img_btn.click(lambda: (gr.update(**BUSY), gr.update(visible=True)), None, [img_btn, img_stop],
+                          queue=False, api_visibility="private", js=SCROLL_JS % "image_out")  # fmt: skip
+    ran = start.then(stylize_image, [img_in, *img_controls, img_picture], img_png, api_name="stylize_image",
+                     show_progress_on=[img_slider], concurrency_id=PHOTO_QUEUE)  # fmt: skip
+
+    def finish(before: str | None, after: str | None):
+        pair = (_same_size(before, after, settings), after) if before and after else None
+        return pair, *idle()
+
+    ran.success(finish, [img_in, img_png], [img_slider, img_btn, img_stop], api_visibility="private", queue=False)
+    ran.failure(idle, None, [img_btn, img_stop], queue=False, api_visibility="private")
+    img_stop.click(stop, None, None, cancels=[ran], api_visibility="private", concurrency_limit=None).then(
+        idle, None, [img_btn, img_stop], queue=False, api_visibility="private")  # fmt: skip
+    # The quick endpoint for API clients: a style and a background.
+    quick_btn = gr.Button(visible=False)
+    quick_btn.click(quick, [img_in, img_controls[IMAGE_FIELDS.index("person_style")],
+                            img_controls[IMAGE_FIELDS.index("background")]], img_png, api_name="animefy",
+                    concurrency_id=PHOTO_QUEUE,
+                    api_description="Quick photo: a person style and a background (keep | transparent | "
+                                    "color | image).")  # fmt: skip
+
+    def apply_look(photo: str | None, evt: gr.SelectData):
+        look = looks[evt.index]
+        values = _look_values(look)
+        updates = [gr.update(value=values[n]) for n in IMAGE_FIELDS]
+        picture = gr.update(value=str(look.picture)) if look.picture else gr.update()
+        if photo:
+            return [gr.update(), *updates, picture, gr.update()]
+        result = looks_mod.example_result(look, settings)
+        pair = (str(look.photo), str(result)) if result else None
+        return [gr.update(value=str(look.photo)), *updates, picture, pair]
+
+    look_gallery.select(apply_look, [img_in], [img_in, *img_controls, img_picture, img_slider],
+                        api_visibility="private", queue=False)  # fmt: skip
+    return look_gallery, img_slider
+
+
+def video_tab(page: Page) -> None:
+    stylize_video = endpoint(["video"], VideoRequest, VIDEO_FIELDS, _video_runner(page.settings), page.settings,
+                             page.limiter)  # fmt: skip
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in", height=320, sources=["upload"])
+            vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, page.styles, page.default, "video")
+            with gr.Row():
+                vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
+                stop_btn = gr.Button(T("ui.stop"), variant="stop", elem_id="video_stop", visible=False, scale=1)
+            vid_status = gr.Markdown("", elem_id="video_status")
+        with gr.Column(scale=1, min_width=300):
+            vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out", height=320, interactive=False)
+            vid_zip = gr.File(label=T("ui.download"), visible=False, elem_id="video_zip")
+            vid_file = gr.File(visible=False, elem_id="video_file")
+    gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
+
+    def begin():
+        return gr.update(**BUSY), gr.update(visible=True), gr.update(elem_classes=["running"])
+
+    def idle():
+        return (
+            gr.update(value=T("ui.run_video"), interactive=True),
+            gr.update(visible=False),
+            gr.update(elem_classes=[]),
+        )
+
+    start = vid_btn.click(begin, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private",
+                          js=SCROLL_JS % "video_status")  # fmt: skip
+    ran = start.then(stylize_video, [vid_in, *vid_controls, vid_picture], vid_file, api_name="stylize_video",
+                     show_progress_on=[vid_status, vid_out], concurrency_id=VIDEO_QUEUE)  # fmt: skip
+
+    def show_video(path: str | None, request: gr.Request):
+        if path and path.endswith(".zip"):
+            gr.Info(say(lang_of(request), "zip_result"))
+            return None, gr.update(value=path, visible=True), *idle()
+        return path, gr.update(value=None, visible=False), *idle()
+
+    ran.success(show_video, vid_file, [vid_out, vid_zip, vid_btn, stop_btn, vid_status], api_visibility="private",
+                queue=False)  # fmt: skip
+    ran.failure(idle, None, [vid_btn, stop_btn, vid_status], api_visibility="private", queue=False)
+    stop_btn.click(stop, None, None, cancels=[ran], api_visibility="private", concurrency_limit=None).then(
+        idle, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private")  # fmt: skip
+
+
+def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
+    """The page. `limiter` (the REST API's RateLimiter) counts the named endpoints' calls."""
     from animefy.models.registry import default_style
 
     settings = settings or Settings.from_env()
     catalog = load_catalog(settings)
-    styles = style_choices(settings, catalog)
     default = default_style(settings, catalog)
-    looks = looks_mod.resolve_looks(settings, default, catalog)
-    first = looks[0]
-    run_image, run_video = _image_runner(settings, looks), _video_runner(settings)
-    stylize_image = endpoint(["image"], ImageRequest, IMAGE_FIELDS, run_image, settings)
-    stylize_video = endpoint(["video"], VideoRequest, VIDEO_FIELDS, run_video, settings)
-    quick = endpoint(["image"], ImageRequest, ["person_style", "background"], run_image, settings)
+    page = Page(settings, style_choices(settings, catalog), default,
+                looks_mod.resolve_looks(settings, default, catalog), limiter)  # fmt: skip
     EN["models.table"], ZH["models.table"] = models_markdown(settings, "en"), models_markdown(settings, "zh")
-
-    def gallery(lang: str) -> list[tuple[str, str]]:
-        return [(str(looks_mod.example_result(lk, settings) or lk.photo), lk.name(lang)) for lk in looks]
-
-    def first_pair() -> tuple[str, str] | None:
-        result = looks_mod.example_result(first, settings)
-        return (str(first.photo), str(result)) if result else None
-
-    busy = {"value": T("ui.working"), "interactive": False}
     with gr.Blocks(title="animefy", delete_cache=(600, settings.result_ttl)) as demo:
         gr.Markdown(T("ui.title"))
         with gr.Tab(T("ui.tab_image"), id="image"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1, min_width=300):
-                    img_in = photo_input(label=T("ui.photo"), elem_id="image_in", height=300)
-                    look_gallery = gr.Gallery(gallery("en"), label=T("ui.looks"), columns=5, rows=1, height="auto",
-                                              allow_preview=False, object_fit="cover", elem_id="image_looks",
-                                              selected_index=0, buttons=[])  # fmt: skip
-                    img_controls, img_picture = _controls(ImageRequest, IMAGE_FIELDS, styles, default, "image",
-                                                          _look_values(first))  # fmt: skip
-                    img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run")
-                with gr.Column(scale=1, min_width=300):
-                    img_slider = gr.ImageSlider(first_pair(), type="filepath", label=T("ui.before_after"),
-                                                interactive=False, elem_id="image_out", max_height=640)  # fmt: skip
-                    img_png = gr.Image(type="filepath", format="png", image_mode="RGBA", visible=False,
-                                       elem_id="image_png")  # fmt: skip
-            img_inputs = [img_in, *img_controls, img_picture]
-            start = img_btn.click(lambda: gr.update(**busy), None, img_btn, queue=False, api_visibility="private",
-                                  js=SCROLL_JS % "image_out")  # fmt: skip
-            ran = start.then(stylize_image, img_inputs, img_png, api_name="stylize_image",
-                             show_progress_on=[img_slider])  # fmt: skip
-
-            def finish(before: str | None, after: str | None):
-                pair = (_same_size(before, after, settings), after) if before and after else None
-                return pair, gr.update(value=T("ui.run_image"), interactive=True)
-
-            ran.success(finish, [img_in, img_png], [img_slider, img_btn], api_visibility="private", queue=False)
-            ran.failure(lambda: gr.update(value=T("ui.run_image"), interactive=True), None, img_btn, queue=False,
-                        api_visibility="private")  # fmt: skip
-            # The quick endpoint for API clients: a style and a background.
-            quick_btn = gr.Button(visible=False)
-            quick_btn.click(quick, [img_in, img_controls[IMAGE_FIELDS.index("person_style")],
-                                    img_controls[IMAGE_FIELDS.index("background")]], img_png, api_name="animefy",
-                            api_description="Quick photo: a person style and a background (keep | transparent | "
-                                            "color | image).")  # fmt: skip
-
-            def apply_look(photo: str | None, evt: gr.SelectData):
-                look = looks[evt.index]
-                values = _look_values(look)
-                updates = [gr.update(value=values[n]) for n in IMAGE_FIELDS]
-                picture = gr.update(value=str(look.picture)) if look.picture else gr.update()
-                if photo:
-                    return [gr.update(), *updates, picture, gr.update()]
-                result = looks_mod.example_result(look, settings)
-                pair = (str(look.photo), str(result)) if result else None
-                return [gr.update(value=str(look.photo)), *updates, picture, pair]
-
-            look_gallery.select(apply_look, [img_in], [img_in, *img_controls, img_picture, img_slider],
-                                api_visibility="private", queue=False)  # fmt: skip
-
+            look_gallery, img_slider = photo_tab(page)
         with gr.Tab(T("ui.tab_video"), id="video"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1, min_width=300):
-                    vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in", height=320, sources=["upload"])
-                    vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, styles, default, "video")
-                    with gr.Row():
-                        vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
-                        stop_btn = gr.Button(T("ui.stop"), variant="stop", elem_id="video_stop", visible=False,
-                                             scale=1)  # fmt: skip
-                    vid_status = gr.Markdown("", elem_id="video_status")
-                with gr.Column(scale=1, min_width=300):
-                    vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out", height=320, interactive=False)
-                    vid_zip = gr.File(label=T("ui.download"), visible=False, elem_id="video_zip")
-                    vid_file = gr.File(visible=False, elem_id="video_file")
-            gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
-
-            def begin():
-                return gr.update(**busy), gr.update(visible=True), gr.update(elem_classes=["running"])
-
-            def idle():
-                return (gr.update(value=T("ui.run_video"), interactive=True), gr.update(visible=False),
-                        gr.update(elem_classes=[]))  # fmt: skip
-
-            start = vid_btn.click(begin, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private",
-                                  js=SCROLL_JS % "video_status")  # fmt: skip
-            ran = start.then(stylize_video, [vid_in, *vid_controls, vid_picture], vid_file, api_name="stylize_video",
-                             show_progress_on=[vid_status, vid_out])  # fmt: skip
-
-            def show_video(path: str | None, request: gr.Request):
-                if path and path.endswith(".zip"):
-                    gr.Info(say(lang_of(request), "zip_result"))
-                    return None, gr.update(value=path, visible=True), *idle()
-                return path, gr.update(value=None, visible=False), *idle()
-
-            ran.success(show_video, vid_file, [vid_out, vid_zip, vid_btn, stop_btn, vid_status],
-                        api_visibility="private", queue=False)  # fmt: skip
-            ran.failure(idle, None, [vid_btn, stop_btn, vid_status], api_visibility="private", queue=False)
-
-            def stop(request: gr.Request):
-                with _cancel_lock:
-                    CANCELLED.add(getattr(request, "session_hash", None) or "")
-                gr.Info(say(lang_of(request), "stopped"))
-                return idle()
-
-            stop_btn.click(stop, None, [vid_btn, stop_btn, vid_status], cancels=[ran], api_visibility="private")
-
+            video_tab(page)
         with gr.Tab(T("ui.tab_models"), id="models"):
             models_md = gr.Markdown(T("models.table"), elem_id="models_table")
 
         def on_load(request: gr.Request):
             lang = lang_of(request)
-            return gr.update(value=gallery(lang)), first_pair(), models_markdown(settings, lang)
+            return gr.update(value=page.gallery(lang)), page.first_pair(), models_markdown(settings, lang)
 
         demo.load(on_load, None, [look_gallery, img_slider, models_md], api_visibility="private", queue=False)
+        demo.unload(closed)
     return demo
 
 
@@ -617,10 +728,12 @@ def prepare_looks(settings: Settings) -> None:
 
 
 def main() -> None:
+    from starlette.middleware import Middleware
     from starlette.routing import Mount
 
     from animefy.app.rest import create_rest_app
     from animefy.app.storage import Sweeper
+    from animefy.app.uploads import UploadOwners
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -630,20 +743,27 @@ def main() -> None:
         later = "they download on first use" if not settings.offline else "offline: what needs them is not offered"
         log.info("models not on disk (%s): %s", later, ", ".join(missing))
     prepare_looks(settings)
-    demo = build_demo(settings)
+    rest_app = create_rest_app(settings)
+    demo = build_demo(settings, limiter=rest_app.state.limiter)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     # The REST app is a route of the server from the start: /api/v1 answers once "Running on" is printed.
-    rest = Mount("/api/v1", app=create_rest_app(settings))
+    launch(demo, settings, routes=[Mount("/api/v1", app=rest_app)], middleware=[Middleware(UploadOwners)])
+    print(f"REST API ready at {demo.local_url}api/v1 (docs at /api/v1/docs)", flush=True)
+    demo.block_thread()
+
+
+def launch(demo: gr.Blocks, settings: Settings, **app_kwargs) -> None:
+    """Start the server without blocking. show_error is off: the page's own messages (gr.Error)
+    still reach the browser, while Gradio's internal errors, which can name server paths,
+    reach only the log."""
     demo.launch(
         server_name=settings.server_name,
-        show_error=True,
+        show_error=False,
         max_file_size=f"{settings.max_upload_mb}mb",
         i18n=T,
         css=CSS,
         js=TOAST_JS,
         allowed_paths=[str(settings.output_dir), str(EXAMPLES), str(settings.cache_dir / "looks")],
-        app_kwargs={"routes": [rest]},
+        app_kwargs=app_kwargs,
         prevent_thread_lock=True,
     )
-    print(f"REST API ready at {demo.local_url}api/v1 (docs at /api/v1/docs)", flush=True)
-    demo.block_thread()

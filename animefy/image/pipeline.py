@@ -440,14 +440,15 @@ def stylize_image(
     options: ImageRequest | None = None,
     settings: Settings | None = None,
     picture: Picture | None = None,
+    timings: Timings | None = None,
     **extra: object,
 ) -> ImageResult:
     """Stylize a photo. `background` is 'keep', 'transparent', '#RRGGBB' or a picture (path,
     bytes or array) to put behind the person; or pass a full `options` request (and the
     `picture` for background='image'). Returns the image, its alpha (transparent background
-    only), per-stage timings and any messages (e.g. downscaling)."""
+    only), per-stage timings (into `timings` when given) and any messages (e.g. downscaling)."""
     settings = settings or Settings.from_env()
-    timings = Timings()
+    timings = timings if timings is not None else Timings()
     with timings.stage("decode"):
         loaded = load_image(image, settings)
     if options is None:
