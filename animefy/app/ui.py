@@ -22,7 +22,7 @@ from animefy.app.service import gpu, render_image, render_video, video_seconds
 from animefy.app.ui_text import EN, ZH, duration, library_message, say
 from animefy.errors import AnimefyError, ModelLoadError, ModelUnavailableError, UnknownNameError
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
-from animefy.schema import ImageRequest, VideoRequest, field_info
+from animefy.schema import VARIATIONS, ImageRequest, VideoRequest, field_info
 from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -304,6 +304,23 @@ def rate_check(limiter, request: gr.Request | None, settings: Settings, lang: st
         raise gr.Error(say(lang, "rate_limited", per_minute=limiter.per_minute, wait=wait), print_exception=False)
 
 
+def guarded(request: gr.Request | None, settings: Settings, work: Callable[[Callable | None], object]):
+    """Run `work(check)` as a run of the browser's session (Stop, a closed page and a client
+    that went away end it at its next `check`); failures become messages in plain words."""
+    lang = lang_of(request)
+    session = getattr(request, "session_hash", None) or ""
+    try:
+        with RUNS.start(session, event_gone()) as current:
+            return work(None if settings.on_zerogpu else current.check)  # no callable crosses ZeroGPU's process
+    except AnimefyError as exc:
+        raise _refuse(exc, lang, settings) from None
+    except Stopped:
+        return None
+    except Exception:
+        log.exception("request failed")
+        raise gr.Error(say(lang, "failed"), print_exception=False) from None
+
+
 def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: Callable,
              settings: Settings, limiter=None) -> Callable:  # fmt: skip
     """A Gradio handler whose parameters are the `media` inputs, then the schema fields `names`
@@ -321,18 +338,8 @@ def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: C
         extra = values[len(media) + len(names) :]
         if not inputs[0]:
             raise gr.Error(say(lang, "upload_photo" if media[0] == "image" else "upload_clip"), print_exception=False)
-        session = getattr(request, "session_hash", None) or ""
-        try:
-            with RUNS.start(session, event_gone()) as current:
-                check = None if settings.on_zerogpu else current.check  # no callable crosses ZeroGPU's process
-                return run(*inputs, _request(cls, names, fields), *extra, progress=progress, lang=lang, check=check)
-        except AnimefyError as exc:
-            raise _refuse(exc, lang, settings) from None
-        except Stopped:
-            return None
-        except Exception:
-            log.exception("request failed")
-            raise gr.Error(say(lang, "failed"), print_exception=False) from None
+        return guarded(request, settings, lambda check: run(*inputs, _request(cls, names, fields), *extra,
+                                                            progress=progress, lang=lang, check=check))  # fmt: skip
 
     P = inspect.Parameter
     params = [P(m, P.POSITIONAL_OR_KEYWORD, annotation=str) for m in media]
@@ -691,6 +698,121 @@ def video_tab(page: Page) -> None:
         idle, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private")  # fmt: skip
 
 
+def _column_label(col, settings: Settings, lang: str) -> str:
+    catalog = load_catalog(settings)
+    table = ZH if lang == "zh" else EN
+    if col.kind == "transparent":
+        return table["choice.background.transparent"]
+    if col.kind == "image":
+        return say(lang, "mix_picture")
+    name = say(lang, "mix_photo_background") if col.style == ORIGINAL else _label(catalog.get(col.style), lang)
+    return name if col.variation == "none" else f"{name} · {table[f'choice.background_variation.{col.variation}']}"
+
+
+def _mix_runner(settings: Settings) -> Callable:
+    from animefy.app.mixing import render_mix
+
+    @gpu(duration=120)
+    def run(image: str, people: list[str], backgrounds: list[str], variations: list[str], picture: str | None,
+            progress=None, lang: str = "en", check=None):  # fmt: skip
+        if progress is not None:
+            progress(None, desc=say(lang, "mix_working"))
+        files = render_mix(image, people, backgrounds, variations, picture, settings, CheckedTimings(check or _go_on))
+        catalog, result = load_catalog(settings), files.result
+        names = [(_label(catalog.get(p), lang) if p != ORIGINAL else say(lang, "mix_photo_person")) for p in people]
+        captions = [say(lang, "mix_cell", person=n, background=_column_label(c, settings, lang))
+                    for n in names for c in result.columns]  # fmt: skip
+        note = say(lang, "mix_done", rows=len(result.people), cols=len(result.columns),
+                   cells=len(result.people) * len(result.columns), passes=result.passes,
+                   naive=result.naive_passes)  # fmt: skip
+        for message in result.messages:
+            gr.Info(library_message(message, lang))
+        return list(zip(files.previews, captions, strict=True)), list(zip(files.cells, captions, strict=True)), note
+
+    return run
+
+
+def mix_tab(page: Page) -> None:
+    """One photo, person styles (rows) x backgrounds (columns), previews side by side; a
+    preview clicked shows the full-size picture with its download."""
+    settings = page.settings
+    run_mix = _mix_runner(settings)
+    names = [v for _, v in page.styles]
+
+    def handler(image: str | None, person_styles: list[str], backgrounds: list[str], variations: list[str],
+                picture: str | None = None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
+        """Mix and match: every person style with every background, each painted once.
+
+        Args:
+            image: the photo (a file).
+            person_styles: style names for the person, one row each (see /api/v1/styles); 'original' keeps the person as photographed.
+            backgrounds: one column each: a style name (the photo's background painted in it), 'original' (as photographed) or 'transparent'.
+            variations: times of day / seasons (day, dusk, night, spring, summer, autumn, winter), one column each, on the first painted background.
+            picture: a background picture of your own (a file): adds a column with it behind the person.
+        Returns:
+            the previews (small, with captions), the full-size pictures (same order, row by row), and what it cost in plain words.
+        """
+        lang = lang_of(request)
+        rate_check(page.limiter, request, settings, lang)
+        if not image:
+            raise gr.Error(say(lang, "upload_photo"), print_exception=False)
+        out = guarded(request, settings, lambda check: run_mix(image, list(person_styles or []),
+                      list(backgrounds or []), list(variations or []), picture, progress=progress, lang=lang,
+                      check=check))  # fmt: skip
+        return out if out is not None else (gr.update(), gr.update(), gr.update())
+
+    gr.Markdown(T("ui.mix_intro"), elem_id="mix_intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            mix_in = photo_input(label=T("ui.photo"), elem_id="mix_in", height=240)
+            with gr.Row():
+                mix_btn = gr.Button(T("ui.run_mix"), variant="primary", elem_id="mix_run", scale=3)
+                mix_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="mix_stop", visible=False, scale=1)
+            people = gr.CheckboxGroup(page.styles + [(T("style.original"), ORIGINAL)], label=T("ui.mix_people"),
+                                      value=names[:2], elem_id="mix_people")  # fmt: skip
+            bg_choices = page.styles + [(T("ui.mix_photo_background"), ORIGINAL),
+                                        (T("choice.background.transparent"), "transparent")]  # fmt: skip
+            backgrounds = gr.CheckboxGroup(bg_choices, label=T("ui.mix_backgrounds"), elem_id="mix_backgrounds",
+                                           value=[names[-1], ORIGINAL, "transparent"])  # fmt: skip
+            variations = gr.CheckboxGroup([(T(f"choice.background_variation.{v}"), v) for v in VARIATIONS[1:]],
+                                          label=T("ui.mix_variations"), value=["night"], elem_id="mix_variations")  # fmt: skip
+            picture = photo_input(label=T("ui.mix_picture"), elem_id="mix_picture", height=140,
+                                  sources=["upload", "clipboard"])  # fmt: skip
+        with gr.Column(scale=2, min_width=300):
+            note = gr.Markdown("", elem_id="mix_note")
+            grid = gr.Gallery(label=T("ui.mix_grid"), columns=4, height="auto", allow_preview=False,
+                              object_fit="contain", elem_id="mix_grid", buttons=[])  # fmt: skip
+            full = gr.Gallery(visible=False, elem_id="mix_cells")
+            chosen = gr.Image(label=T("ui.mix_full"), type="filepath", format="png", image_mode="RGBA",
+                              interactive=False, elem_id="mix_full", visible=False)  # fmt: skip
+
+    def idle():
+        return gr.update(value=T("ui.run_mix"), interactive=True), gr.update(visible=False)
+
+    start = mix_btn.click(lambda: (gr.update(**BUSY), gr.update(visible=True)), None, [mix_btn, mix_stop],
+                          queue=False, api_visibility="private", js=SCROLL_JS % "mix_note")  # fmt: skip
+    ran = start.then(handler, [mix_in, people, backgrounds, variations, picture], [grid, full, note], api_name="mix",
+                     show_progress_on=[note, grid], concurrency_id=PHOTO_QUEUE)  # fmt: skip
+
+    def done(backgrounds_now, variations_now, photo_pic):
+        cols = len(backgrounds_now or []) + len(variations_now or []) + (1 if photo_pic else 0)
+        return (gr.update(columns=max(1, min(cols, 8))), gr.update(value=None, visible=False), *idle())
+
+    ran.success(done, [backgrounds, variations, picture], [grid, chosen, mix_btn, mix_stop],
+                api_visibility="private", queue=False)  # fmt: skip
+    ran.failure(idle, None, [mix_btn, mix_stop], api_visibility="private", queue=False)
+    mix_stop.click(stop, None, None, cancels=[ran], api_visibility="private", concurrency_limit=None).then(
+        idle, None, [mix_btn, mix_stop], queue=False, api_visibility="private")  # fmt: skip
+
+    def show_cell(cells, evt: gr.SelectData):
+        item = (cells or [])[evt.index]
+        path = item[0] if isinstance(item, list | tuple) else getattr(item, "image", item)
+        return gr.update(value=getattr(path, "path", path), visible=True, label=item[1] if isinstance(item, list | tuple)
+                         else None)  # fmt: skip
+
+    grid.select(show_cell, [full], [chosen], api_visibility="private", queue=False)
+
+
 def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
     """The page. `limiter` (the REST API's RateLimiter) counts the named endpoints' calls."""
     from animefy.models.registry import default_style
@@ -707,6 +829,8 @@ def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
             look_gallery, img_slider = photo_tab(page)
         with gr.Tab(T("ui.tab_video"), id="video"):
             video_tab(page)
+        with gr.Tab(T("ui.tab_mix"), id="mix"):
+            mix_tab(page)
         with gr.Tab(T("ui.tab_models"), id="models"):
             models_md = gr.Markdown(T("models.table"), elem_id="models_table")
 
