@@ -229,6 +229,9 @@ def test_rest_video_job_submit_status_result(app_server, tmp_path):
     reuse = report["reuse"]  # what was drawn and what carried
     assert reuse["enabled"] and reuse["drawings"] == 15 and reuse["model_passes_per_drawing"] > 0
     assert "model passes per drawing" in reuse["summary"]
+    # The job's summary in plain words (the page's status line says the same), the jargon under details.
+    assert report["summary"].startswith("Done: 15 frames.") and "Background painted" in report["summary"]
+    assert "model passes" not in report["summary"] and "model passes per drawing" in report["details"]
 
 
 def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):

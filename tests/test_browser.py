@@ -190,8 +190,17 @@ def test_video_side_by_side_result_plays(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#video_out video').currentTime > 0.1")
     clip_in, clip_out = page.locator("#video_in").bounding_box(), page.locator("#video_out").bounding_box()
     assert abs(clip_in["y"] - clip_out["y"]) < 5 and clip_out["x"] > clip_in["x"] + 100, "input and result side by side"
-    assert "Done: 20 frames" in page.locator(".toast-body").first.inner_text()
+    # What happened stays under the button in plain words, the details folded away; no toast over the controls.
+    page.wait_for_function("() => document.querySelector('#video_status').innerText.includes('Done: 20 frames')")
+    status = page.locator("#video_status").inner_text()
+    assert "Background painted" in status and "Flicker smoothed" in status, status
+    assert "model passes per drawing" not in status  # folded in Details, not shown until opened
+    page.locator("#video_status summary").click()
+    assert "model passes per drawing" in page.locator("#video_status").inner_text()
+    assert page.locator(".toast-body", has_text="Done").count() == 0
     assert "supervisor" not in page.locator("body").inner_text()
+    # An opaque clip is shown on the page's background, not on a checkerboard.
+    assert "conic-gradient" not in video.evaluate("e => getComputedStyle(e).backgroundImage")
     page.screenshot(path=str(SHOTS / "07_video_result.png"), full_page=True)
 
 

@@ -4,6 +4,7 @@ light command line."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -147,3 +148,24 @@ def test_command_line_start_is_light_and_explains_a_missing_helper_model(tmp_pat
                           str(tmp_path / "x.png"), "-s", "cel", "-b", "original"], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)  # fmt: skip
     assert res.returncode == 3 and "person matting model" in res.stderr
+
+
+def test_video_report_in_plain_words_and_translated():
+    from types import SimpleNamespace
+
+    from animefy.app.ui_text import library_message
+    from animefy.video.temporal import TemporalOptions, TemporalReport
+    from animefy.video.words import plain_words
+
+    reuse = SimpleNamespace(options=SimpleNamespace(enabled=True), scene_drawings=24, keyframes=[0, 8, 15, 20],
+                            person_drawings=24, person_area=24 * 0.38)  # fmt: skip
+    report = TemporalReport(TemporalOptions(hold=2), frames=48, drawings=24, glitch_boxes={12: (1, 2, 3, 4)},
+                            reuse=reuse)  # fmt: skip
+    lines = plain_words(report)
+    assert lines == ["Done: 48 frames.", "Drawn as anime is, 24 drawings each shown twice.",
+                     "Background painted 4 times and carried in between.",
+                     "The person was repainted where they moved (38% of them on average).",
+                     "1 glitch repaired (frame 12).", "Flicker smoothed."]  # fmt: skip
+    assert report.plain() == " ".join(lines)  # as_dict()["summary"], the REST job report's field
+    chinese = [library_message(line, "zh") for line in lines]
+    assert not any("提示" in c or re.search(r"[A-Za-z]{3,}", c) for c in chinese), chinese

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -24,6 +25,7 @@ from animefy.errors import AnimefyError, ModelLoadError, ModelUnavailableError, 
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.schema import VARIATIONS, ImageRequest, VideoRequest, field_info
 from animefy.settings import Settings
+from animefy.video.words import plain_words
 
 log = logging.getLogger(__name__)
 T = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH})
@@ -38,7 +40,7 @@ ROLE_NAMES = {
 # A checkerboard behind results shows what is transparent; on phones the columns stack and
 # nothing is wider than the screen.
 CSS = """
-#image_out img, #video_out video, #image_looks img {
+#image_out img, #video_out.transparent video, #image_looks img, #mix_grid img, #mix_full img {
   background: conic-gradient(#d4d4d4 25%, #fff 0 50%, #d4d4d4 0 75%, #fff 0) 0 0 / 16px 16px !important;
 }
 .gradio-container { overflow-x: hidden; }
@@ -85,6 +87,7 @@ TOAST_JS = """() => {
   new MutationObserver(fix).observe(document.body, {childList: true, subtree: true});
 }"""
 
+STATUS: dict[str, str] = {}  # a finished clip's report in plain words, by result file name, until the page shows it
 RUNS = Runs()  # the page's runs in progress, per browser session: Stop and a closed page end them
 # Photos and videos wait in separate queues (Gradio's concurrency ids), so a photo never waits
 # behind a clip; each run uses every core, so one of each at a time.
@@ -440,8 +443,13 @@ def _video_runner(settings: Settings) -> Callable:
         if progress is not None:
             progress(0.0, desc=say(lang, "starting"))
         result = render_video(video, request, settings, picture, report)
-        for message in [*result.messages, *video_summary(result, lang)]:
-            gr.Info(library_message(message, lang) if message in result.messages else message)
+        for message in result.messages:
+            gr.Info(library_message(message, lang))
+        plain = " ".join(library_message(line, lang) for line in plain_words(result.report))
+        STATUS[Path(result.path).name] = f"{plain}\n\n<details><summary>{say(lang, 'details')}</summary>\n\n" \
+                                   f"{video_summary(result, lang)[0]}\n</details>"  # fmt: skip
+        while len(STATUS) > 256:  # a page that never showed its result
+            STATUS.pop(next(iter(STATUS)))
         return str(result.path)
 
     return run
@@ -671,7 +679,7 @@ def video_tab(page: Page) -> None:
     gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
 
     def begin():
-        return gr.update(**BUSY), gr.update(visible=True), gr.update(elem_classes=["running"])
+        return gr.update(**BUSY), gr.update(visible=True), gr.update(value="", elem_classes=["running"])
 
     def idle():
         return (
@@ -686,10 +694,14 @@ def video_tab(page: Page) -> None:
                      show_progress_on=[vid_status, vid_out], concurrency_id=VIDEO_QUEUE)  # fmt: skip
 
     def show_video(path: str | None, request: gr.Request):
+        """The result, and what happened in plain words in the status area under the button."""
+        status = gr.update(value=STATUS.pop(Path(path).name if path else "", ""), elem_classes=["done"])
         if path and path.endswith(".zip"):
             gr.Info(say(lang_of(request), "zip_result"))
-            return None, gr.update(value=path, visible=True), *idle()
-        return path, gr.update(value=None, visible=False), *idle()
+            return None, gr.update(value=path, visible=True), *idle()[:2], status
+        opaque = not (path or "").endswith(".webm")  # no checkerboard under an opaque clip
+        video = gr.update(value=path, elem_classes=[] if opaque else ["transparent"])
+        return video, gr.update(value=None, visible=False), *idle()[:2], status
 
     ran.success(show_video, vid_file, [vid_out, vid_zip, vid_btn, stop_btn, vid_status], api_visibility="private",
                 queue=False)  # fmt: skip

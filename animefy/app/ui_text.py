@@ -212,6 +212,7 @@ MESSAGES = {
         "reuse_passes": "{passes:.2f} model passes per drawing.",
         "reuse_off": "Every drawing was painted in full (reuse off).",
         "zip_result": "The transparent frames are in the zip file below (a video player cannot show them).",
+        "details": "Details",
         "library": "{text}",
         "mix_working": "Painting each person style and each background once…",
         "mix_done": "{rows} person styles x {cols} backgrounds = {cells} pictures, from {passes} model passes "
@@ -264,6 +265,7 @@ MESSAGES = {
         "reuse_passes": "每张画平均运行模型 {passes:.2f} 次。",
         "reuse_off": "每张画都完整绘制（未沿用）。",
         "zip_result": "透明的各帧在下方的压缩包里（视频播放器无法显示它们）。",
+        "details": "详细信息",
         "library": "提示：{text}",
         "mix_working": "每种人物风格和每种背景各绘制一次…",
         "mix_done": "{rows} 种人物风格 x {cols} 种背景 = {cells} 张图，共运行模型 {passes} 次（逐张制作需要 {naive} 次）。",
@@ -317,6 +319,20 @@ _LIBRARY_ZH = [
     (r"Variable frame rate: converted to a constant ([\d.]+) fps\.", "可变帧率：已转换为固定的 {0} fps。"),
     (r"Frame size changed mid-video.*", "视频中途画面尺寸发生了变化；请重新导出视频。"),
     (r"The video was (\d+)x(\d+); .*", "视频为 {0}x{1}，已缩小处理。"),
+    # the video report in plain words (animefy.video.words)
+    (r"Done: (\d+) frames\.", "完成：共 {0} 帧。"),
+    (r"Drawn as anime is, (\d+) drawings each shown twice\.", "像动画一样绘制：{0} 张画，每张显示两帧。"),
+    (r"Drawn as anime is, (\d+) drawings each shown three times\.", "像动画一样绘制：{0} 张画，每张显示三帧。"),
+    (r"Every drawing was painted in full\.", "每张画都完整绘制。"),
+    (r"Background painted once and carried in between\.", "背景绘制了 1 次，其余画面沿用。"),
+    (r"Background painted twice and carried in between\.", "背景绘制了 2 次，其间沿用。"),
+    (r"Background painted (\d+) times and carried in between\.", "背景绘制了 {0} 次，其间沿用。"),
+    (r"Background painted on every drawing \(it kept changing\)\.", "背景每张都重新绘制（它一直在变化）。"),
+    (r"The person was repainted where they moved \((\d+)% of them on average\)\.", "人物在移动的地方重新绘制（平均 {0}%）。"),
+    (r"(\d+) glitch(?:es)? repaired \(frame (.+)\)\.", "修复了 {0} 处单帧瑕疵（第 {1} 帧）。"),
+    (r"No glitches needed repair\.", "没有需要修复的单帧瑕疵。"),
+    (r"Flicker smoothed\.", "已消除闪烁。"),
+    (r"Flicker smoothing was off\.", "未开启闪烁消除。"),
 ]
 
 
