@@ -239,6 +239,14 @@ def reuse_summary(reuse, lang: str) -> list[str]:
 
 
 # -- inputs ---------------------------------------------------------------------------------
+def _example(component: gr.components.Component, name: str) -> None:
+    """The API panel's example for a file input: a file of the repository's examples/ folder,
+    by its relative path (the panel's snippet runs as shown from the repository folder, with no
+    download from elsewhere)."""
+    path = f"examples/{name}"
+    component.example_payload = lambda: {"path": path, "url": path, "meta": {"_type": "gradio.FileData"}}
+
+
 def photo_input(**kw) -> gr.Image:
     """A gr.Image (file path) that hands an unreadable upload to animefy, which refuses it with
     the same message as the CLI, instead of failing in Gradio's preprocessing with a raw
@@ -256,6 +264,7 @@ def photo_input(**kw) -> gr.Image:
             return str(payload.path) if payload is not None and payload.path else None
 
     image.preprocess = preprocess
+    _example(image, "rocket_background.jpg" if "picture" in str(kw.get("elem_id", "")) else "astronaut.jpg")
     return image
 
 
@@ -269,6 +278,9 @@ def _colour(value: str | None) -> str:
 
 def _request(cls: type[ImageRequest], names: list[str], values: tuple) -> ImageRequest:
     given = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+    for n, v in given.items():  # the API panel shows a choice of numbers as text ("2"): both are taken
+        if field_info(cls, n)["type"] is int and isinstance(v, str) and v.strip().isdigit():
+            given[n] = int(v)
     if "background_colour" in given:
         given["background_colour"] = _colour(given["background_colour"])
     if given.get("background") != "image":
@@ -485,9 +497,14 @@ def control(
     if f["type"] is float:
         return gr.Slider(f["ge"], f["le"], value=value, step=0.05, label=label, **kw)
     if f["choices"]:
-        choices = [(_choice_label(name, c), c) for c in f["choices"]]
-        widget = gr.Radio if len(choices) <= 4 else gr.Dropdown
-        return widget(choices, value=value, label=label, **kw)
+        numbers = f["type"] is int  # offered as text ("2", as the API panel shows them); 2 is taken too
+        choices = [(_choice_label(name, c), str(c) if numbers else c) for c in f["choices"]]
+        widget = (gr.Radio if len(choices) <= 4 else gr.Dropdown)(choices, value=str(value) if numbers else value,
+                                                                  label=label, **kw)  # fmt: skip
+        if numbers:
+            plain = widget.preprocess
+            widget.preprocess = lambda payload: plain(None if payload is None else str(payload))
+        return widget
     return gr.Textbox(value, label=label, **kw)
 
 
@@ -639,11 +656,11 @@ def photo_tab(page: Page) -> tuple[gr.Gallery, gr.ImageSlider]:
         idle, None, [img_btn, img_stop], queue=False, api_visibility="private")  # fmt: skip
     # The quick endpoint for API clients: a style and a background.
     quick_btn = gr.Button(visible=False)
-    quick_btn.click(quick, [img_in, img_controls[IMAGE_FIELDS.index("person_style")],
-                            img_controls[IMAGE_FIELDS.index("background")]], img_png, api_name="animefy",
-                    concurrency_id=PHOTO_QUEUE,
-                    api_description="Quick photo: a person style and a background (keep | transparent | "
-                                    "color | image).")  # fmt: skip
+    quick_bg = gr.Radio(["keep", "transparent"], value="keep", visible=False)  # a picture needs /stylize_image
+    quick_btn.click(quick, [img_in, img_controls[IMAGE_FIELDS.index("person_style")], quick_bg], img_png,
+                    api_name="animefy", concurrency_id=PHOTO_QUEUE,
+                    api_description="Quick photo: a person style and a background (keep | transparent); "
+                                    "/stylize_image has every option.")  # fmt: skip
 
     def apply_look(photo: str | None, evt: gr.SelectData):
         look = looks[evt.index]
@@ -667,6 +684,7 @@ def video_tab(page: Page) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in", height=320, sources=["upload"])
+            _example(vid_in, "astronaut_pan.mp4")
             vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, page.styles, page.default, "video")
             with gr.Row():
                 vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
@@ -825,6 +843,47 @@ def mix_tab(page: Page) -> None:
     grid.select(show_cell, [full], [chosen], api_visibility="private", queue=False)
 
 
+API_PARAMS = {
+    "image": "the photo, a file (PNG, JPEG, WebP, ...)",
+    "video": "the clip, a file (MP4, MOV, WebM, AVI)",
+    "picture": "a background picture, a file, with background='image'",
+    "person_styles": "style names for the person, one row each; 'original' keeps the person as photographed",
+    "backgrounds": "one column each: a style name (the photo's background painted in it), 'original' or 'transparent'",
+    "variations": "times of day / seasons, one column each, on the first painted background",
+}
+API_RETURNS = {
+    "/stylize_image": ["the result, a PNG file (RGBA when the background is transparent)"],
+    "/animefy": ["the result, a PNG file (RGBA when the background is transparent)"],
+    "/stylize_video": ["the result: an MP4 (WebM or a zip of PNGs when transparent)"],
+    "/mix": ["the previews (small), with captions", "the full-size pictures, row by row, with captions",
+             "what it cost, in plain words"],
+}  # fmt: skip
+
+
+def api_in_words(demo: gr.Blocks) -> None:
+    """The API panel and view_api in plain English: each parameter named by its meaning (the
+    schema's help text), each result described (Gradio would show translation keys and
+    'value_27')."""
+    plain = demo.get_api_info
+
+    def info():
+        data = plain()
+        for name, endpoint_info in (data or {}).get("named_endpoints", {}).items():
+            for p in endpoint_info["parameters"]:
+                n = p["parameter_name"]
+                schema = next(
+                    (field_info(c, n)["help"] for c in (VideoRequest, ImageRequest) if n in c.model_fields), ""
+                )
+                p["label"] = f"'{n}'"
+                p["python_type"]["description"] = API_PARAMS.get(n) or schema
+            for i, r in enumerate(endpoint_info["returns"]):
+                r["label"] = f"result {i + 1}" if len(endpoint_info["returns"]) > 1 else "result"
+                r["python_type"]["description"] = (API_RETURNS.get(name) or [""] * (i + 1))[i]
+        return data
+
+    demo.get_api_info = info
+
+
 def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
     """The page. `limiter` (the REST API's RateLimiter) counts the named endpoints' calls."""
     from animefy.models.registry import default_style
@@ -852,6 +911,7 @@ def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
 
         demo.load(on_load, None, [look_gallery, img_slider, models_md], api_visibility="private", queue=False)
         demo.unload(closed)
+    api_in_words(demo)
     return demo
 
 
