@@ -178,7 +178,12 @@ def remember(settings: Settings, looks: list[Look], photo: str, request: ImageRe
         for look in looks:
             if _key(settings, look.request(), look.photo, look.picture) == key:
                 _folder(settings).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(result, _folder(settings) / f"{key}.png")
+                part = _folder(settings) / f"{key}.png.part"  # a page may look while it is written
+                try:
+                    shutil.copyfile(result, part)
+                    part.replace(_folder(settings) / f"{key}.png")
+                finally:
+                    part.unlink(missing_ok=True)
                 return
     except (OSError, AnimefyError) as exc:
         log.info("example result not kept: %s", exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,6 +127,13 @@ def style_choices(settings: Settings, catalog: Catalog | None = None) -> list[tu
     return ready + later
 
 
+def _plain_licence(spec, zh: bool) -> str:
+    """For a catalog entry without `terms`: its licence in a few words."""
+    if spec.commercial:
+        return f"可商用（{spec.licence}）" if zh else f"commercial use allowed ({spec.licence})"
+    return "仅限非商业用途" if zh else "non-commercial use only"
+
+
 def models_markdown(settings: Settings, lang: str = "en") -> str:
     """The Models tab: what is ready, what downloads on first use, what this server lacks;
     role and licence in plain words, in one language."""
@@ -134,16 +142,11 @@ def models_markdown(settings: Settings, lang: str = "en") -> str:
     zh = lang == "zh"
     catalog = load_catalog(settings)
     groups: dict[str, list[str]] = {"ready": [], "later": [], "missing": []}
-    for name, spec in catalog.models.items():
+    for spec in catalog.models.values():
         status = availability(spec, settings)
         role = ROLE_NAMES[lang].get(spec.role, spec.role)
-        if spec.builtin:
-            licence = "内置，可商用" if zh else "built in, free to use"
-        elif spec.commercial:
-            licence = f"可商用（{spec.licence.split(' (')[0]}）" if zh else f"commercial use allowed ({spec.licence})"
-        else:
-            licence = "仅限非商业用途" if zh else "non-commercial use only"
-        line = f"- **{_label(spec, lang)}** · {role} · {licence} · `{name}`"
+        terms = (spec.terms_zh if zh else spec.terms) or _plain_licence(spec, zh)
+        line = f"- **{_label(spec, lang)}** · {role} · {terms}"
         if status != "missing":
             groups["ready"].append(line)
         elif spec.sources and not settings.offline:
@@ -159,13 +162,6 @@ def models_markdown(settings: Settings, lang: str = "en") -> str:
     for key, lines in groups.items():
         if lines:
             parts += ["", titles[key], *lines]
-    if zh:
-        parts += ["", "<small>运行本应用的人：把缺少的模型文件放进 ANIMEFY_MODELS_DIR 指定的文件夹，或在联网时运行 "
-                  "`python -m animefy download 名称`；`python -m animefy models` 会列出文件名。</small>"]  # fmt: skip
-    else:
-        parts += ["", "<small>For whoever runs this app: put missing model files in the folder named by "
-                  "ANIMEFY_MODELS_DIR, or run `python -m animefy download NAME` with internet access; "
-                  "`python -m animefy models` lists the file names.</small>"]  # fmt: skip
     return "\n".join(parts)
 
 
@@ -625,14 +621,14 @@ def photo_tab(page: Page) -> tuple[gr.Gallery, gr.ImageSlider]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             img_in = photo_input(label=T("ui.photo"), elem_id="image_in", height=300)
+            with gr.Row():  # the button right under the photo: in the first screen on a desktop and a phone
+                img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run", scale=3)
+                img_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="image_stop", visible=False, scale=1)
             look_gallery = gr.Gallery(page.gallery("en"), label=T("ui.looks"), columns=5, rows=1, height="auto",
                                       allow_preview=False, object_fit="cover", elem_id="image_looks",
                                       selected_index=0, buttons=[])  # fmt: skip
             img_controls, img_picture = _controls(ImageRequest, IMAGE_FIELDS, page.styles, page.default, "image",
                                                   _look_values(looks[0]))  # fmt: skip
-            with gr.Row():
-                img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run", scale=3)
-                img_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="image_stop", visible=False, scale=1)
         with gr.Column(scale=1, min_width=300):
             img_slider = gr.ImageSlider(page.first_pair(), type="filepath", label=T("ui.before_after"),
                                         interactive=False, elem_id="image_out", max_height=640)  # fmt: skip
@@ -685,11 +681,11 @@ def video_tab(page: Page) -> None:
         with gr.Column(scale=1, min_width=300):
             vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in", height=320, sources=["upload"])
             _example(vid_in, "astronaut_pan.mp4")
-            vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, page.styles, page.default, "video")
             with gr.Row():
                 vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
                 stop_btn = gr.Button(T("ui.stop"), variant="stop", elem_id="video_stop", visible=False, scale=1)
             vid_status = gr.Markdown("", elem_id="video_status")
+            vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, page.styles, page.default, "video")
         with gr.Column(scale=1, min_width=300):
             vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out", height=320, interactive=False)
             vid_zip = gr.File(label=T("ui.download"), visible=False, elem_id="video_zip")
@@ -920,7 +916,12 @@ def prepare_looks(settings: Settings) -> None:
     from animefy.models.registry import default_style
 
     catalog = load_catalog(settings)
-    looks_mod.prepare(looks_mod.resolve_looks(settings, default_style(settings, catalog), catalog), settings)
+    try:
+        looks_mod.prepare(looks_mod.resolve_looks(settings, default_style(settings, catalog), catalog), settings)
+    except Exception:
+        log.exception("example looks could not be made")
+        return
+    log.info("example looks ready")
 
 
 def main() -> None:
@@ -938,13 +939,15 @@ def main() -> None:
     if missing:
         later = "they download on first use" if not settings.offline else "offline: what needs them is not offered"
         log.info("models not on disk (%s): %s", later, ", ".join(missing))
-    prepare_looks(settings)
     rest_app = create_rest_app(settings)
     demo = build_demo(settings, limiter=rest_app.state.limiter)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     # The REST app is a route of the server from the start: /api/v1 answers once "Running on" is printed.
     launch(demo, settings, routes=[Mount("/api/v1", app=rest_app)], middleware=[Middleware(UploadOwners)])
     print(f"REST API ready at {demo.local_url}api/v1 (docs at /api/v1/docs)", flush=True)
+    # The page answers at once; the looks' example results are made once, in the background,
+    # and kept on disk (a page opened before they are ready shows the example photos).
+    threading.Thread(target=prepare_looks, args=(settings,), name="looks", daemon=True).start()
     demo.block_thread()
 
 

@@ -39,7 +39,8 @@ EN = {
     "ui.download": "Download",
     "ui.picture": "Background picture",
     "ui.examples": "Example clip (public domain)",
-    "ui.models_intro": "Which styles and helper models this server has.",
+    "ui.models_intro": "Which styles and helper models this server has, and what you may do with the pictures each "
+    "one helps make.",
     "field.person_style": "Person style",
     "field.background_style": "Background style",
     "field.face_style": "Face style",
@@ -114,7 +115,7 @@ ZH = {
     "ui.download": "下载",
     "ui.picture": "背景图片",
     "ui.examples": "示例视频（公有领域）",
-    "ui.models_intro": "本服务器上有哪些风格和辅助模型。",
+    "ui.models_intro": "本服务器上有哪些风格和辅助模型，以及用它们生成的图片可以怎样使用。",
     "field.person_style": "人物风格",
     "field.background_style": "背景风格",
     "field.face_style": "面部风格",
@@ -341,15 +342,27 @@ def say(lang: str, key: str, **kw: object) -> str:
     return table.get(key, MESSAGES["en"][key]).format(**kw)
 
 
+# Words meant for whoever runs the server (setting names, "raise the limit"): not for visitors.
+_ADMIN_WORDS = [(re.compile(r"\s*\([^()]*ANIMEFY_[A-Z_]+[^()]*\)"), ""), (re.compile(r" or raise the limit"), "")]
+
+
+def for_visitor(text: str) -> str:
+    """A library message without the server's setting names and admin instructions."""
+    for pattern, replacement in _ADMIN_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def library_message(text: str, lang: str) -> str:
-    """A message of the library (English) in `lang`: translated when it is a common one."""
+    """A message of the library (English) in `lang`, for a visitor: translated when it is a
+    common one, the server's setting names left out."""
     if lang != "zh":
-        return text
+        return for_visitor(text)
     for pattern, zh in _LIBRARY_ZH:
         match = re.fullmatch(pattern, text.strip(), flags=re.S)
         if match:
             return zh.format(*match.groups())
-    return say(lang, "library", text=text)
+    return say(lang, "library", text=for_visitor(text))
 
 
 def duration(seconds: float, lang: str) -> str:
