@@ -663,7 +663,7 @@ def photo_tab(page: Page) -> tuple[gr.Gallery, gr.ImageSlider]:
         values = _look_values(look)
         updates = [gr.update(value=values[n]) for n in IMAGE_FIELDS]
         picture = gr.update(value=str(look.picture)) if look.picture else gr.update()
-        if photo:
+        if photo and Path(photo).name not in {lk.photo.name for lk in looks}:  # the visitor's own photo stays
             return [gr.update(), *updates, picture, gr.update()]
         result = looks_mod.example_result(look, settings)
         pair = (str(look.photo), str(result)) if result else None
