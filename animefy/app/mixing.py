@@ -21,7 +21,7 @@ PREVIEW_SIDE = 256  # the previews' long side
 class MixFiles:
     result: MixResult
     cells: list[str]  # full-size PNGs, row by row
-    previews: list[str]  # the same, small
+    previews: list[str]  # the same, small, transparent areas drawn as a checkerboard
     sheet: str  # the previews in one picture
 
 
@@ -59,9 +59,9 @@ def render_mix(
         line = []
         for frame in row:
             cells.append(str(save_png(new_output(settings, ".png"), frame.rgb, frame.alpha)))
-            small, small_alpha = _preview(frame.rgb, frame.alpha)
-            previews.append(str(save_png(new_output(settings, ".png"), small, small_alpha)))
-            line.append(np.pad(_on_checkerboard(small, small_alpha), ((4, 4), (4, 4), (0, 0)), constant_values=255))
+            small = _on_checkerboard(*_preview(frame.rgb, frame.alpha))  # transparency shown on the preview itself
+            previews.append(str(save_png(new_output(settings, ".png"), small, None)))
+            line.append(np.pad(small, ((4, 4), (4, 4), (0, 0)), constant_values=255))
         tiles.append(np.concatenate(line, axis=1))
     sheet = np.concatenate(tiles, axis=0)
     return MixFiles(result, cells, previews, str(save_png(new_output(settings, ".png"), sheet, None)))

@@ -41,7 +41,7 @@ ROLE_NAMES = {
 # A checkerboard behind results shows what is transparent; on phones the columns stack and
 # nothing is wider than the screen.
 CSS = """
-#image_out img, #video_out.transparent video, #image_looks img, #mix_grid img, #mix_full img {
+#image_out img, #video_out.transparent video, #image_looks img, #mix_full img {
   background: conic-gradient(#d4d4d4 25%, #fff 0 50%, #d4d4d4 0 75%, #fff 0) 0 0 / 16px 16px !important;
 }
 .gradio-container { overflow-x: hidden; }
@@ -731,7 +731,9 @@ def _column_label(col, settings: Settings, lang: str) -> str:
         return table["choice.background.transparent"]
     if col.kind == "image":
         return say(lang, "mix_picture")
-    name = say(lang, "mix_photo_background") if col.style == ORIGINAL else _label(catalog.get(col.style), lang)
+    name = (
+        say(lang, "mix_photo_background") if col.style == ORIGINAL else looks_mod.short_name(catalog, col.style, lang)
+    )
     return name if col.variation == "none" else f"{name} · {table[f'choice.background_variation.{col.variation}']}"
 
 
@@ -745,7 +747,8 @@ def _mix_runner(settings: Settings) -> Callable:
             progress(None, desc=say(lang, "mix_working"))
         files = render_mix(image, people, backgrounds, variations, picture, settings, CheckedTimings(check or _go_on))
         catalog, result = load_catalog(settings), files.result
-        names = [(_label(catalog.get(p), lang) if p != ORIGINAL else say(lang, "mix_photo_person")) for p in people]
+        names = [(looks_mod.short_name(catalog, p, lang) if p != ORIGINAL else say(lang, "mix_photo_person"))
+                 for p in people]  # fmt: skip
         captions = [say(lang, "mix_cell", person=n, background=_column_label(c, settings, lang))
                     for n in names for c in result.columns]  # fmt: skip
         note = say(lang, "mix_done", rows=len(result.people), cols=len(result.columns),
@@ -764,6 +767,10 @@ def mix_tab(page: Page) -> None:
     settings = page.settings
     run_mix = _mix_runner(settings)
     names = [v for _, v in page.styles]
+    look = page.looks[0].values  # the first look's styles, and a second person style for contrast
+    people_now = list(dict.fromkeys([look.get("person_style") or page.default,
+                                     *[n for n in looks_mod.FACE_STYLES + tuple(names) if n in names]]))[:2]  # fmt: skip
+    painted = look.get("background_style") if look.get("background_style") in names else names[-1]
 
     def handler(image: str | None, person_styles: list[str], backgrounds: list[str], variations: list[str],
                 picture: str | None = None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
@@ -794,14 +801,6 @@ def mix_tab(page: Page) -> None:
             with gr.Row():
                 mix_btn = gr.Button(T("ui.run_mix"), variant="primary", elem_id="mix_run", scale=3)
                 mix_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="mix_stop", visible=False, scale=1)
-            people = gr.CheckboxGroup(page.styles + [(T("style.original"), ORIGINAL)], label=T("ui.mix_people"),
-                                      value=names[:2], elem_id="mix_people")  # fmt: skip
-            bg_choices = page.styles + [(T("ui.mix_photo_background"), ORIGINAL),
-                                        (T("choice.background.transparent"), "transparent")]  # fmt: skip
-            backgrounds = gr.CheckboxGroup(bg_choices, label=T("ui.mix_backgrounds"), elem_id="mix_backgrounds",
-                                           value=[names[-1], ORIGINAL, "transparent"])  # fmt: skip
-            variations = gr.CheckboxGroup([(T(f"choice.background_variation.{v}"), v) for v in VARIATIONS[1:]],
-                                          label=T("ui.mix_variations"), value=["night"], elem_id="mix_variations")  # fmt: skip
             picture = photo_input(label=T("ui.mix_picture"), elem_id="mix_picture", height=140,
                                   sources=["upload", "clipboard"])  # fmt: skip
         with gr.Column(scale=2, min_width=300):
@@ -811,6 +810,14 @@ def mix_tab(page: Page) -> None:
             full = gr.Gallery(visible=False, elem_id="mix_cells")
             chosen = gr.Image(label=T("ui.mix_full"), type="filepath", format="png", image_mode="RGBA",
                               interactive=False, elem_id="mix_full", visible=False)  # fmt: skip
+            people = gr.CheckboxGroup(page.styles + [(T("style.original"), ORIGINAL)], label=T("ui.mix_people"),
+                                      value=people_now, elem_id="mix_people")  # fmt: skip
+            bg_choices = page.styles + [(T("ui.mix_photo_background"), ORIGINAL),
+                                        (T("choice.background.transparent"), "transparent")]  # fmt: skip
+            backgrounds = gr.CheckboxGroup(bg_choices, label=T("ui.mix_backgrounds"), elem_id="mix_backgrounds",
+                                           value=[painted, ORIGINAL, "transparent"])  # fmt: skip
+            variations = gr.CheckboxGroup([(T(f"choice.background_variation.{v}"), v) for v in VARIATIONS[1:]],
+                                          label=T("ui.mix_variations"), value=["night"], elem_id="mix_variations")  # fmt: skip
 
     def idle():
         return gr.update(value=T("ui.run_mix"), interactive=True), gr.update(visible=False)
