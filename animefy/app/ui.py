@@ -58,6 +58,11 @@ CSS = """
   position: static; max-width: none; white-space: normal; text-overflow: clip; border: none; border-radius: 0;
   text-align: center; line-height: 1.25; font-size: 12px; padding: 4px 2px; opacity: 1;
 }
+#mix_grid .fixed-height { min-height: 0 !important; max-height: none !important; }  /* every cell shows */
+#mix_grid .grid-container {
+  grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)); grid-template-rows: none; grid-auto-rows: auto;
+  grid-auto-flow: row; overflow: visible;
+}
 #models_table ul { padding-left: 1.1em; }
 #image_on_choice:not(:has(.block)), #video_on_choice:not(:has(.block)) { display: none; }
 #video_status.running { min-height: 120px; }  /* room for the progress bar next to the button */
