@@ -84,6 +84,7 @@ EN = {
     "style.later": "{name} · downloads on first use",
     "field.fixed_size_mode": "Fixed-size models on large pictures",
     "field.reuse": "Carry the background between keyframes",
+    "common.complete": "Complete",  # Gradio's own status word, which its Chinese table lacks
 }
 
 ZH = {
@@ -159,6 +160,7 @@ ZH = {
     "style.later": "{name} · 首次使用时下载",
     "field.fixed_size_mode": "固定尺寸模型处理大图的方式",
     "field.reuse": "在关键帧之间沿用背景",
+    "common.complete": "完成",
 }
 
 # Messages made on the server while a request runs, per language.
