@@ -229,6 +229,9 @@ def test_rest_video_job_submit_status_result(app_server, tmp_path):
     reuse = report["reuse"]  # what was drawn and what carried
     assert reuse["enabled"] and reuse["drawings"] == 15 and reuse["model_passes_per_drawing"] > 0
     assert "model passes per drawing" in reuse["summary"]
+    # The job's summary in plain words (the page's status line says the same), the jargon under details.
+    assert report["summary"].startswith("Done: 15 frames.") and "Background painted" in report["summary"]
+    assert "model passes" not in report["summary"] and "model passes per drawing" in report["details"]
 
 
 def test_rest_concurrent_requests_queue_instead_of_failing(app_server, photo):
@@ -270,3 +273,14 @@ def test_zerogpu_duration_grows_with_clip_length(tmp_path):
     long = video_seconds(str(make_clip(tmp_path / "l.mp4", fps="25", seconds=8)))
     assert 30 <= short < long <= 600
     assert video_seconds(str(tmp_path / "missing.mp4")) == 60
+
+
+def test_a_file_that_is_no_clip_gets_a_plain_message(client, tmp_path):
+    from gradio_client import handle_file
+
+    junk = tmp_path / "holiday.mp4"
+    junk.write_text("not a video at all")
+    with pytest.raises(Exception) as refused:
+        client.predict(video=handle_file(str(junk)), person_style="invert", api_name="/stylize_video")
+    message = str(refused.value)
+    assert "No video stream found" in message and "/" not in message, message

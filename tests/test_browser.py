@@ -48,7 +48,18 @@ def browser(artifacts):
         b.close()
 
 
+def _looks_ready(app_server) -> None:
+    """The page answers before the looks' example results exist; these tests want them."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while "example looks ready" not in app_server[2].read_text():
+        assert time.monotonic() < deadline, "the example looks were not made"
+        time.sleep(0.2)
+
+
 def _open(browser, app_server, locale: str = "en-US", viewport: dict | None = None):
+    _looks_ready(app_server)
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, locale=locale)
     page = context.new_page()
     page.set_default_timeout(120_000)
@@ -194,8 +205,17 @@ def test_video_side_by_side_result_plays(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#video_out video').currentTime > 0.1")
     clip_in, clip_out = page.locator("#video_in").bounding_box(), page.locator("#video_out").bounding_box()
     assert abs(clip_in["y"] - clip_out["y"]) < 5 and clip_out["x"] > clip_in["x"] + 100, "input and result side by side"
-    assert "Done: 20 frames" in page.locator(".toast-body").first.inner_text()
+    # What happened stays under the button in plain words, the details folded away; no toast over the controls.
+    page.wait_for_function("() => document.querySelector('#video_status').innerText.includes('Done: 20 frames')")
+    status = page.locator("#video_status").inner_text()
+    assert "Background painted" in status and "Flicker smoothed" in status, status
+    assert "model passes per drawing" not in status  # folded in Details, not shown until opened
+    page.locator("#video_status summary").click()
+    assert "model passes per drawing" in page.locator("#video_status").inner_text()
+    assert page.locator(".toast-body", has_text="Done").count() == 0
     assert "supervisor" not in page.locator("body").inner_text()
+    # An opaque clip is shown on the page's background, not on a checkerboard.
+    assert "conic-gradient" not in video.evaluate("e => getComputedStyle(e).backgroundImage")
     page.screenshot(path=str(SHOTS / "07_video_result.png"), full_page=True)
 
 
@@ -215,7 +235,7 @@ VISIBLE_TEXT = """() => {
 # Proper names that stay as they are in Chinese text (model families, licences, formats).
 NAMES = re.compile(
     r"animefy|AnimeGANv[23]|DCT-Net|MODNet|YuNet|Real-ESRGAN|MobileNetV3|x4plus|v[23]|6B|x4|3D|Gradio|API|MIT|"
-    r"Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
+    r"CC BY-NC-SA 4\.0|Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
 )
 
 
@@ -282,7 +302,8 @@ def test_english_models_tab_has_no_chinese(page):
 # --- phone ------------------------------------------------------------------------------
 def test_phone_every_tab_fits_with_controls_near_the_result(browser, app_server, tmp_path):
     context, page = _open(browser, app_server, "en-US", PHONE)
-    pairs = {"image": ("#image_run", "#image_out"), "video": ("#video_run", "#video_out"), "models": (None, None)}
+    pairs = {"image": ("#image_run", "#image_out"), "video": ("#video_run", "#video_out"),
+             "mix": ("#mix_run", "#mix_grid"), "models": (None, None)}  # fmt: skip
     for i, (tab, (button, result)) in enumerate(pairs.items()):
         page.locator("button[role=tab]").nth(i).click()
         page.wait_for_timeout(500)
@@ -302,4 +323,62 @@ def test_phone_every_tab_fits_with_controls_near_the_result(browser, app_server,
     page.locator("button[role=tab]").first.click()
     field = page.locator("#image_person_style input")
     assert field.evaluate("e => parseFloat(getComputedStyle(e).paddingRight)") >= 24
+    context.close()
+
+
+# --- first screen, mix & match -------------------------------------------------------------
+DESKTOP = {"width": 1366, "height": 900}
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_main_button_is_in_the_first_screen(browser, app_server, locale, viewport):
+    context, page = _open(browser, app_server, locale, viewport)
+    for i, button in enumerate(("#image_run", "#video_run", "#mix_run")):
+        page.locator("button[role=tab]").nth(i).click()
+        page.locator(button).wait_for(state="visible")
+        page.evaluate("window.scrollTo(0, 0)")
+        box = page.locator(button).bounding_box()
+        assert box["y"] + box["height"] <= viewport["height"], f"{button} is below the fold ({box})"
+    context.close()
+
+
+def test_page_answers_before_the_example_looks_are_made(app_server):
+    log = app_server[2].read_text()
+    assert log.index("REST API ready") < log.index("example looks ready")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_mix_and_match_grid(browser, app_server, tmp_path, locale, viewport):
+    context, page = _open(browser, app_server, locale, viewport)
+    zh = locale.startswith("zh")
+    page.get_by_role("tab", name="混搭" if zh else "Mix & match").click()
+    intro = page.locator("#mix_intro").inner_text()
+    assert ("运行模型 6 次" if zh else "6 model passes") in intro
+    page.locator("#mix_in input[type=file]").set_input_files(str(_photo(tmp_path)))
+    page.locator("#mix_run").click()
+    page.wait_for_function("() => document.querySelectorAll('#mix_grid .thumbnail-item img').length >= 6")
+    page.locator("#mix_run:not([disabled])").wait_for()
+    # 2 person styles x (a painted background, the photo's own, Night on the painted one, transparent).
+    cells = page.locator("#mix_grid .thumbnail-item")
+    assert cells.count() == 8
+    note = page.locator("#mix_note").inner_text()
+    assert ("8 张图，共运行模型" if zh else "8 pictures, from") in note, note
+    captions = page.locator("#mix_grid .caption-label").all_inner_texts()
+    assert len(set(captions)) == 8 and all(("人物" if zh else "person") in c for c in captions), captions
+    if zh:
+        assert not [c for c in captions if re.search(r"[A-Za-z]{3,}", NAMES.sub("", c).replace("Invert", ""))
+                    and "Cel" not in c]  # fmt: skip
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shot = f"mix_{'zh' if zh else 'en'}_{viewport['width']}.png"
+    page.screenshot(path=str(SHOTS / shot), full_page=True)
+    # A click shows that picture at full size, with its download.
+    cells.nth(3).click()
+    full = page.locator("#mix_full img")
+    full.wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#mix_full img').naturalWidth === 320")
+    href = page.locator("#mix_full a[download]").first.get_attribute("href")
+    png = cv2.imdecode(np.frombuffer(page.request.get(href).body(), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png.shape[:2] == (240, 320) and png.shape[2] == 4 and png[5, 5, 3] == 0  # the transparent column
     context.close()

@@ -4,6 +4,7 @@ light command line."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -53,7 +54,7 @@ def test_messages_in_the_browsers_language():
     assert lang_of(None) == "en"
     assert set(MESSAGES["en"]) == set(MESSAGES["zh"])
     text = "The image was 4000x3000; it was downscaled to 2048x1536 (limit ANIMEFY_MAX_SIDE=2048)."
-    assert library_message(text, "en") == text
+    assert library_message(text, "en") == "The image was 4000x3000; it was downscaled to 2048x1536."
     assert library_message(text, "zh") == "图片为 4000x3000，已缩小到 2048x1536。"
     assert library_message("Something new happened.", "zh").startswith("提示：")
 
@@ -147,3 +148,65 @@ def test_command_line_start_is_light_and_explains_a_missing_helper_model(tmp_pat
                           str(tmp_path / "x.png"), "-s", "cel", "-b", "original"], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)  # fmt: skip
     assert res.returncode == 3 and "person matting model" in res.stderr
+
+
+def test_video_report_in_plain_words_and_translated():
+    from types import SimpleNamespace
+
+    from animefy.app.ui_text import library_message
+    from animefy.video.temporal import TemporalOptions, TemporalReport
+    from animefy.video.words import plain_words
+
+    reuse = SimpleNamespace(options=SimpleNamespace(enabled=True), scene_drawings=24, keyframes=[0, 8, 15, 20],
+                            person_drawings=24, person_area=24 * 0.38)  # fmt: skip
+    report = TemporalReport(TemporalOptions(hold=2), frames=48, drawings=24, glitch_boxes={12: (1, 2, 3, 4)},
+                            reuse=reuse)  # fmt: skip
+    lines = plain_words(report)
+    assert lines == ["Done: 48 frames.", "Drawn as anime is, 24 drawings each shown twice.",
+                     "Background painted 4 times and carried in between.",
+                     "The person was repainted where they moved (38% of them on average).",
+                     "1 glitch repaired (frame 12).", "Flicker smoothed."]  # fmt: skip
+    assert report.plain() == " ".join(lines)  # as_dict()["summary"], the REST job report's field
+    chinese = [library_message(line, "zh") for line in lines]
+    assert not any("提示" in c or re.search(r"[A-Za-z]{3,}", c) for c in chinese), chinese
+
+
+def test_visitors_see_no_setting_names_or_admin_instructions(tmp_path):
+    from animefy.app.ui_text import library_message
+    from animefy.errors import AnimefyError
+    from animefy.image.io import load_image
+    from animefy.settings import Settings
+
+    big = np.zeros((300, 200, 3), np.uint8)
+    messages = list(load_image(big, Settings(max_side=100)).messages)
+    try:
+        load_image(big, Settings(max_pixels=1000))
+    except AnimefyError as exc:
+        messages.append(str(exc))
+    assert len(messages) == 2 and all("ANIMEFY_" in m for m in messages)  # the library's words, for the CLI
+    for lang in ("en", "zh"):
+        for m in messages:
+            shown = library_message(m, lang)
+            assert "ANIMEFY_" not in shown and "raise the limit" not in shown and "()" not in shown, shown
+    assert library_message("The video is 12 min long; the limit is 600 s (ANIMEFY_MAX_VIDEO_SECONDS). Trim it or "
+                           "raise the limit.", "en") == "The video is 12 min long; the limit is 600 s. Trim it."  # fmt: skip
+
+
+def test_licence_terms_per_style_on_the_models_tab_and_in_the_styles_api():
+    from fastapi.testclient import TestClient
+
+    from animefy.app.rest import create_rest_app
+    from animefy.app.ui import models_markdown
+    from animefy.models.catalog import load_catalog
+    from animefy.settings import Settings
+
+    catalog = load_catalog(Settings.from_env())
+    assert "copyleft" in catalog.get("rvm").terms and "GPL-3.0" in catalog.get("rvm").terms
+    assert "non-commercial" in catalog.get("shinkai_v3").terms and "商用" in catalog.get("shinkai_v3").terms_zh
+    packaged = [s for s in catalog.models.values() if s.licence != "test"]
+    assert all(s.terms and s.terms_zh for s in packaged)
+    styles = {s["name"]: s for s in TestClient(create_rest_app(Settings.from_env())).get("/styles").json()["styles"]}
+    assert styles["shinkai_v3"]["terms"] == catalog.get("shinkai_v3").terms and "commercially" in styles["cel"]["terms"]
+    page = models_markdown(Settings.from_env(), "en")
+    assert "non-commercial use: use results for personal" in page and "copyleft" in page
+    assert "ANIMEFY_" not in page and "ANIMEFY_" not in models_markdown(Settings.from_env(), "zh")

@@ -202,3 +202,45 @@ def test_relight_none_and_empty_alpha_are_identity():
     rgb, alpha = _person()
     assert relight_person(rgb, alpha, "none") is rgb
     assert np.array_equal(relight_person(rgb, np.zeros_like(alpha), "night"), rgb)
+
+
+def _delta_e(a: np.ndarray, b: np.ndarray) -> float:
+    la, lb = (cv2.cvtColor(x, cv2.COLOR_RGB2LAB).astype(np.float32) for x in (a, b))
+    la[..., 0] *= 100 / 255
+    lb[..., 0] *= 100 / 255
+    return float(np.linalg.norm(la - lb, axis=2).mean())
+
+
+def test_day_and_summer_are_visibly_different_without_a_sky():
+    """A pitch with stands and no sky (the footballer photo's case): Day and Summer each move
+    far from "as it is", and apart from each other (cool fresh light / hot golden light)."""
+    rng = np.random.default_rng(0)
+    pitch = np.zeros((240, 320, 3), np.float32)
+    pitch[:] = (70, 150, 60)
+    pitch[:60] = (110, 120, 130)
+    pitch = (pitch + rng.normal(0, 12, pitch.shape)).clip(0, 255).astype(np.uint8)
+    day, summer = apply_variation(pitch, "day"), apply_variation(pitch, "summer")
+    assert _delta_e(pitch, day) > 15 and _delta_e(pitch, summer) > 25 and _delta_e(day, summer) > 15
+    assert summer[..., 0].mean() - summer[..., 2].mean() > day[..., 0].mean() - day[..., 2].mean() + 40  # warmer
+
+
+def test_a_held_object_keeps_its_look_in_winter():
+    from animefy.image.variations import keep_held_objects
+
+    scene = np.zeros((200, 200, 3), np.uint8)
+    scene[:] = (60, 140, 60)  # grass
+    scene[60:180, 80:120] = (200, 60, 60)  # the person
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[60:180, 80:120] = 1
+    yy, xx = np.mgrid[:200, :200]
+    ball = (yy - 90) ** 2 + (xx - 132) ** 2 < 12**2  # held at the side, outside the matte
+    scene[ball] = (150, 90, 40)
+    scene[ball & (yy < 84)] = (235, 200, 150)  # its highlight: a ledge that snow would lie on
+    winter = apply_variation(scene, "winter")
+    kept = keep_held_objects(winter, scene, alpha, "winter")
+    plain = apply_variation(scene, "winter", effects=False)
+    assert np.abs(kept[ball].astype(int) - plain[ball].astype(int)).mean() < 3  # the light, no snow
+    assert np.abs(winter[ball].astype(int) - plain[ball].astype(int)).mean() > 10  # snow without it
+    far = (xx < 20) | (xx > 185)
+    assert np.array_equal(kept[far], winter[far])  # away from the person, winter as before
+    assert keep_held_objects(winter, scene, alpha, "night") is winter  # light-only variations: nothing to keep

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from animefy import __version__
 from animefy.errors import AnimefyError
-from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
+from animefy.models.catalog import Catalog, load_catalog
 from animefy.schema import ImageRequest
 from animefy.settings import Settings
 
@@ -26,6 +26,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PERSON_STYLES = ("shinkai_v3", "shinkai", "paprika", "hayao_v3", "hayao")
 BACKGROUND_STYLES = ("hayao_v3", "hayao", "shinkai_v3", "shinkai", "paprika", "whitebox_cartoon")
 FACE_STYLES = ("cute_v3", "face_paint_v2", "jp_face_v3")
+# Each look on the example photo that shows it best, so the first screen is not one face five
+# times (the cut-out on the cameraman: the astronaut's dark helmet is not a clean edge).
+PHOTOS = {"face": EXAMPLES / "cameraman.jpg", "cutout": EXAMPLES / "cameraman.jpg", "cute": EXAMPLES / "cameraman.jpg"}
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,17 @@ def resolve_looks(settings: Settings, default: str, catalog: Catalog | None = No
     candidates.append(("picture", {"en": "New background picture", "zh": "换背景图片"},
                        {"person_style": person, "background": "image", "background_position": "left"},
                        EXAMPLES / "rocket_background.jpg"))  # fmt: skip
-    if background:
+    if face and background:  # every look draws the person too (benchmarks/looks.py measures it)
+        f, fz = short_name(catalog, face, "en"), short_name(catalog, face, "zh")
         b, bz = short_name(catalog, background, "en"), short_name(catalog, background, "zh")
-        candidates.append(("real_person", {"en": f"Real person, {b} background", "zh": f"真人 + {bz}背景"},
-                           {"person_style": ORIGINAL, "background_style": background}, None))  # fmt: skip
+        candidates.append(("cute", {"en": f"{f} person on a {b} background", "zh": f"{fz}人物 + {bz}背景"},
+                           {"person_style": face, "background_style": background}, None))  # fmt: skip
     looks = []
     for key, names, values, picture in candidates:
         needs = r.needs(ImageRequest(**values))
         if needs is not None:
-            looks.append(Look(key, names, values, picture=picture, on_disk=all(n in r.on_disk for n in needs)))
+            looks.append(Look(key, names, values, photo=PHOTOS.get(key, EXAMPLES / "astronaut.jpg"), picture=picture,
+                              on_disk=all(n in r.on_disk for n in needs)))  # fmt: skip
     if len(looks) < 2:  # no matting model here: offer the plain whole-photo look
         s, sz = short_name(catalog, default, "en"), short_name(catalog, default, "zh")
         looks.insert(
@@ -178,7 +183,12 @@ def remember(settings: Settings, looks: list[Look], photo: str, request: ImageRe
         for look in looks:
             if _key(settings, look.request(), look.photo, look.picture) == key:
                 _folder(settings).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(result, _folder(settings) / f"{key}.png")
+                part = _folder(settings) / f"{key}.png.part"  # a page may look while it is written
+                try:
+                    shutil.copyfile(result, part)
+                    part.replace(_folder(settings) / f"{key}.png")
+                finally:
+                    part.unlink(missing_ok=True)
                 return
     except (OSError, AnimefyError) as exc:
         log.info("example result not kept: %s", exc)

@@ -265,7 +265,7 @@ def _add_info_routes(app: FastAPI, settings: Settings) -> None:
         catalog = load_catalog(settings)
         return {"styles": [
             {"name": n, "display": s.display, "display_zh": s.display_zh, "licence": s.licence,
-             "commercial": s.commercial, **availability(s, settings).public()}
+             "commercial": s.commercial, "terms": s.terms, **availability(s, settings).public()}
             for n, s in catalog.models.items() if s.role == "stylize"
         ]}  # fmt: skip
 

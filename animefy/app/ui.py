@@ -12,17 +12,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image
 
 from animefy.app import looks as looks_mod
+from animefy.app.runs import CheckedTimings, Runs, Stopped
 from animefy.app.service import gpu, render_image, render_video, video_seconds
 from animefy.app.ui_text import EN, ZH, duration, library_message, say
 from animefy.errors import AnimefyError, ModelLoadError, ModelUnavailableError, UnknownNameError
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
-from animefy.schema import ImageRequest, VideoRequest, field_info
+from animefy.schema import VARIATIONS, ImageRequest, VideoRequest, field_info
 from animefy.settings import Settings
+from animefy.video.words import plain_words
 
 log = logging.getLogger(__name__)
 T = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH})
@@ -37,7 +41,7 @@ ROLE_NAMES = {
 # A checkerboard behind results shows what is transparent; on phones the columns stack and
 # nothing is wider than the screen.
 CSS = """
-#image_out img, #video_out video, #image_looks img {
+#image_out img, #video_out.transparent video, #image_looks img, #mix_full img {
   background: conic-gradient(#d4d4d4 25%, #fff 0 50%, #d4d4d4 0 75%, #fff 0) 0 0 / 16px 16px !important;
 }
 .gradio-container { overflow-x: hidden; }
@@ -53,6 +57,11 @@ CSS = """
 #image_looks .caption-label {
   position: static; max-width: none; white-space: normal; text-overflow: clip; border: none; border-radius: 0;
   text-align: center; line-height: 1.25; font-size: 12px; padding: 4px 2px; opacity: 1;
+}
+#mix_grid .fixed-height { min-height: 0 !important; max-height: none !important; }  /* every cell shows */
+#mix_grid .grid-container {
+  grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)); grid-template-rows: none; grid-auto-rows: auto;
+  grid-auto-flow: row; overflow: visible;
 }
 #models_table ul { padding-left: 1.1em; }
 #image_on_choice:not(:has(.block)), #video_on_choice:not(:has(.block)) { display: none; }
@@ -84,12 +93,11 @@ TOAST_JS = """() => {
   new MutationObserver(fix).observe(document.body, {childList: true, subtree: true});
 }"""
 
-CANCELLED: set[str] = set()  # sessions whose video run was stopped
-_cancel_lock = threading.Lock()
-
-
-class Stopped(Exception):
-    """The person pressed Stop: the video run ends at the next frame."""
+STATUS: dict[str, str] = {}  # a finished clip's report in plain words, by result file name, until the page shows it
+RUNS = Runs()  # the page's runs in progress, per browser session: Stop and a closed page end them
+# Photos and videos wait in separate queues (Gradio's concurrency ids), so a photo never waits
+# behind a clip; each run uses every core, so one of each at a time.
+PHOTO_QUEUE, VIDEO_QUEUE = "photo", "video"
 
 
 def lang_of(request: gr.Request | None) -> str:
@@ -124,6 +132,13 @@ def style_choices(settings: Settings, catalog: Catalog | None = None) -> list[tu
     return ready + later
 
 
+def _plain_licence(spec, zh: bool) -> str:
+    """For a catalog entry without `terms`: its licence in a few words."""
+    if spec.commercial:
+        return f"可商用（{spec.licence}）" if zh else f"commercial use allowed ({spec.licence})"
+    return "仅限非商业用途" if zh else "non-commercial use only"
+
+
 def models_markdown(settings: Settings, lang: str = "en") -> str:
     """The Models tab: what is ready, what downloads on first use, what this server lacks;
     role and licence in plain words, in one language."""
@@ -132,16 +147,11 @@ def models_markdown(settings: Settings, lang: str = "en") -> str:
     zh = lang == "zh"
     catalog = load_catalog(settings)
     groups: dict[str, list[str]] = {"ready": [], "later": [], "missing": []}
-    for name, spec in catalog.models.items():
+    for spec in catalog.models.values():
         status = availability(spec, settings)
         role = ROLE_NAMES[lang].get(spec.role, spec.role)
-        if spec.builtin:
-            licence = "内置，可商用" if zh else "built in, free to use"
-        elif spec.commercial:
-            licence = f"可商用（{spec.licence.split(' (')[0]}）" if zh else f"commercial use allowed ({spec.licence})"
-        else:
-            licence = "仅限非商业用途" if zh else "non-commercial use only"
-        line = f"- **{_label(spec, lang)}** · {role} · {licence} · `{name}`"
+        terms = (spec.terms_zh if zh else spec.terms) or _plain_licence(spec, zh)
+        line = f"- **{_label(spec, lang)}** · {role} · {terms}"
         if status != "missing":
             groups["ready"].append(line)
         elif spec.sources and not settings.offline:
@@ -157,13 +167,6 @@ def models_markdown(settings: Settings, lang: str = "en") -> str:
     for key, lines in groups.items():
         if lines:
             parts += ["", titles[key], *lines]
-    if zh:
-        parts += ["", "<small>运行本应用的人：把缺少的模型文件放进 ANIMEFY_MODELS_DIR 指定的文件夹，或在联网时运行 "
-                  "`python -m animefy download 名称`；`python -m animefy models` 会列出文件名。</small>"]  # fmt: skip
-    else:
-        parts += ["", "<small>For whoever runs this app: put missing model files in the folder named by "
-                  "ANIMEFY_MODELS_DIR, or run `python -m animefy download NAME` with internet access; "
-                  "`python -m animefy models` lists the file names.</small>"]  # fmt: skip
     return "\n".join(parts)
 
 
@@ -237,6 +240,14 @@ def reuse_summary(reuse, lang: str) -> list[str]:
 
 
 # -- inputs ---------------------------------------------------------------------------------
+def _example(component: gr.components.Component, name: str) -> None:
+    """The API panel's example for a file input: a file of the repository's examples/ folder,
+    by its relative path (the panel's snippet runs as shown from the repository folder, with no
+    download from elsewhere)."""
+    path = f"examples/{name}"
+    component.example_payload = lambda: {"path": path, "url": path, "meta": {"_type": "gradio.FileData"}}
+
+
 def photo_input(**kw) -> gr.Image:
     """A gr.Image (file path) that hands an unreadable upload to animefy, which refuses it with
     the same message as the CLI, instead of failing in Gradio's preprocessing with a raw
@@ -254,6 +265,7 @@ def photo_input(**kw) -> gr.Image:
             return str(payload.path) if payload is not None and payload.path else None
 
     image.preprocess = preprocess
+    _example(image, "rocket_background.jpg" if "picture" in str(kw.get("elem_id", "")) else "astronaut.jpg")
     return image
 
 
@@ -267,6 +279,9 @@ def _colour(value: str | None) -> str:
 
 def _request(cls: type[ImageRequest], names: list[str], values: tuple) -> ImageRequest:
     given = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+    for n, v in given.items():  # the API panel shows a choice of numbers as text ("2"): both are taken
+        if field_info(cls, n)["type"] is int and isinstance(v, str) and v.strip().isdigit():
+            given[n] = int(v)
     if "background_colour" in given:
         given["background_colour"] = _colour(given["background_colour"])
     if given.get("background") != "image":
@@ -274,31 +289,73 @@ def _request(cls: type[ImageRequest], names: list[str], values: tuple) -> ImageR
     return cls(**given)
 
 
+def event_gone() -> Callable[[], bool] | None:
+    """For a handler running in Gradio's queue: a test whether its event is still a live job
+    (False once the client disconnected, which Gradio marks, or cancelled, which ends the job).
+    None outside the queue or if this Gradio keeps its queue differently."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if event_id is None or not isinstance(getattr(queue, "active_jobs", None), list):
+        return None
+
+    def gone() -> bool:
+        live = [job for jobs in list(queue.active_jobs) if jobs for job in list(jobs)]
+        return not any(getattr(job, "_id", None) == event_id and getattr(job, "alive", True) for job in live)
+
+    return gone
+
+
+def rate_check(limiter, request: gr.Request | None, settings: Settings, lang: str) -> None:
+    """Count a call against the REST API's limiter (one budget per client for both); refuse it
+    with the wait when the client is over the limit."""
+    if limiter is None or request is None:
+        return
+    from animefy.app.rest import client_address
+
+    wait = limiter.retry_after(client_address(request, settings.trusted_proxies))
+    if wait:
+        log.warning("Gradio call refused: rate limit (%d a minute)", limiter.per_minute)
+        raise gr.Error(say(lang, "rate_limited", per_minute=limiter.per_minute, wait=wait), print_exception=False)
+
+
+def guarded(request: gr.Request | None, settings: Settings, work: Callable[[Callable | None], object]):
+    """Run `work(check)` as a run of the browser's session (Stop, a closed page and a client
+    that went away end it at its next `check`); failures become messages in plain words."""
+    lang = lang_of(request)
+    session = getattr(request, "session_hash", None) or ""
+    try:
+        with RUNS.start(session, event_gone()) as current:
+            return work(None if settings.on_zerogpu else current.check)  # no callable crosses ZeroGPU's process
+    except AnimefyError as exc:
+        raise _refuse(exc, lang, settings) from None
+    except Stopped:
+        return None
+    except Exception:
+        log.exception("request failed")
+        raise gr.Error(say(lang, "failed"), print_exception=False) from None
+
+
 def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: Callable,
-             settings: Settings) -> Callable:  # fmt: skip
+             settings: Settings, limiter=None) -> Callable:  # fmt: skip
     """A Gradio handler whose parameters are the `media` inputs, then the schema fields `names`
     with the schema's defaults, then an optional picture: gradio_client sees the schema's names.
-    The browser's request (for its language) and a progress tracker are added by Gradio."""
+    The browser's request (for its language and session) and a progress tracker are added by
+    Gradio. Every call counts against `limiter` (the REST API's RateLimiter)."""
 
     def handler(*values):
         request = next((v for v in values if isinstance(v, gr.Request)), None)
         progress = next((v for v in values if isinstance(v, gr.Progress)), None)
         values = tuple(v for v in values if not isinstance(v, gr.Request | gr.Progress))
         lang = lang_of(request)
+        rate_check(limiter, request, settings, lang)
         inputs, fields = values[: len(media)], values[len(media) : len(media) + len(names)]
         extra = values[len(media) + len(names) :]
         if not inputs[0]:
             raise gr.Error(say(lang, "upload_photo" if media[0] == "image" else "upload_clip"), print_exception=False)
-        job = getattr(request, "session_hash", None) or ""
-        try:
-            return run(*inputs, _request(cls, names, fields), *extra, progress=progress, lang=lang, job=job)
-        except AnimefyError as exc:
-            raise _refuse(exc, lang, settings) from None
-        except Stopped:
-            return None
-        except Exception:
-            log.exception("request failed")
-            raise gr.Error(say(lang, "failed"), print_exception=False) from None
+        return guarded(request, settings, lambda check: run(*inputs, _request(cls, names, fields), *extra,
+                                                            progress=progress, lang=lang, check=check))  # fmt: skip
 
     P = inspect.Parameter
     params = [P(m, P.POSITIONAL_OR_KEYWORD, annotation=str) for m in media]
@@ -312,19 +369,62 @@ def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: C
     return handler
 
 
+STAGE_WORDS = {"decode": "stage_read", "load models": "stage_load", "matte": "stage_person", "faces": "stage_faces",
+               "stylize": "stage_draw", "face pass": "stage_face_pass", "variation": "stage_variation",
+               "upscale": "stage_upscale"}  # fmt: skip
+
+
+class PhotoClock:
+    """Photo progress with an estimate: the seconds per megapixel of the photos this server
+    drew last (none before the first), and the stage in plain words."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None  # seconds per megapixel, smoothed
+
+    def tracker(self, image: str, progress, lang: str) -> Callable[[str], None]:
+        start, megapixels = time.monotonic(), 1.0
+        try:
+            with Image.open(image) as im:
+                megapixels = max(0.05, im.width * im.height / 1e6)
+        except Exception:  # noqa: BLE001 - the pipeline refuses an unreadable file with its own message
+            pass
+        expected = self.rate * megapixels if self.rate else None
+
+        def on_stage(name: str) -> None:
+            key = STAGE_WORDS.get(name.split(" ")[0] if name.startswith(("stylize", "variation", "upscale")) else name)
+            if progress is None or key is None:
+                return
+            elapsed = time.monotonic() - start
+            words = say(lang, key)
+            if expected:
+                left = max(1.0, expected - elapsed)
+                progress(min(0.95, elapsed / expected), desc=say(lang, "progress_photo_eta", stage=words,
+                                                                 left=duration(left, lang)))  # fmt: skip
+            else:
+                progress(None, desc=say(lang, "progress_photo_first", stage=words))
+
+        def done() -> None:
+            rate = (time.monotonic() - start) / megapixels
+            self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
+
+        on_stage.done = done  # type: ignore[attr-defined]
+        return on_stage
+
+
+def _go_on() -> None:
+    """The check of a run nobody can stop."""
+
+
 def _image_runner(settings: Settings, looks: list) -> Callable:
+    clock = PhotoClock()
+
     @gpu(duration=60)
     def run(
-        image: str,
-        request: ImageRequest,
-        picture: str | None = None,
-        progress=None,
-        lang: str = "en",
-        job: str = "",  # noqa: ARG001 - the shared handler passes it; a photo is too quick to cancel
+        image: str, request: ImageRequest, picture: str | None = None, progress=None, lang: str = "en", check=None
     ) -> str:
-        if progress is not None:
-            progress(0.1, desc=say(lang, "progress_photo"))
-        png, messages = render_image(image, request, picture, settings)
+        on_stage = clock.tracker(image, progress, lang)
+        png, messages = render_image(image, request, picture, settings, CheckedTimings(check or _go_on, on_stage))
+        on_stage.done()
         for message in messages:
             gr.Info(library_message(message, lang))
         looks_mod.remember(settings, looks, image, request, picture, png)
@@ -336,17 +436,13 @@ def _image_runner(settings: Settings, looks: list) -> Callable:
 def _video_runner(settings: Settings) -> Callable:
     @gpu(duration=video_seconds)
     def run(
-        video: str, request: VideoRequest, picture: str | None = None, progress=None, lang: str = "en", job: str = ""
+        video: str, request: VideoRequest, picture: str | None = None, progress=None, lang: str = "en", check=None
     ) -> str:
-        with _cancel_lock:
-            CANCELLED.discard(job)
         start = time.monotonic()
 
         def report(done: int, total: int) -> None:
-            if job and job in CANCELLED:
-                with _cancel_lock:
-                    CANCELLED.discard(job)
-                raise Stopped
+            if check is not None:
+                check()
             if progress is None:
                 return
             elapsed = time.monotonic() - start
@@ -360,8 +456,13 @@ def _video_runner(settings: Settings) -> Callable:
         if progress is not None:
             progress(0.0, desc=say(lang, "starting"))
         result = render_video(video, request, settings, picture, report)
-        for message in [*result.messages, *video_summary(result, lang)]:
-            gr.Info(library_message(message, lang) if message in result.messages else message)
+        for message in result.messages:
+            gr.Info(library_message(message, lang))
+        plain = " ".join(library_message(line, lang) for line in plain_words(result.report))
+        STATUS[Path(result.path).name] = f"{plain}\n\n<details><summary>{say(lang, 'details')}</summary>\n\n" \
+                                   f"{video_summary(result, lang)[0]}\n</details>"  # fmt: skip
+        while len(STATUS) > 256:  # a page that never showed its result
+            STATUS.pop(next(iter(STATUS)))
         return str(result.path)
 
     return run
@@ -397,9 +498,14 @@ def control(
     if f["type"] is float:
         return gr.Slider(f["ge"], f["le"], value=value, step=0.05, label=label, **kw)
     if f["choices"]:
-        choices = [(_choice_label(name, c), c) for c in f["choices"]]
-        widget = gr.Radio if len(choices) <= 4 else gr.Dropdown
-        return widget(choices, value=value, label=label, **kw)
+        numbers = f["type"] is int  # offered as text ("2", as the API panel shows them); 2 is taken too
+        choices = [(_choice_label(name, c), str(c) if numbers else c) for c in f["choices"]]
+        widget = (gr.Radio if len(choices) <= 4 else gr.Dropdown)(choices, value=str(value) if numbers else value,
+                                                                  label=label, **kw)  # fmt: skip
+        if numbers:
+            plain = widget.preprocess
+            widget.preprocess = lambda payload: plain(None if payload is None else str(payload))
+        return widget
     return gr.Textbox(value, label=label, **kw)
 
 
@@ -477,134 +583,343 @@ def _same_size(before: str, after: str, settings: Settings) -> str:
 
 
 # -- the page -------------------------------------------------------------------------------
-def build_demo(settings: Settings | None = None) -> gr.Blocks:
+BUSY = {"value": T("ui.working"), "interactive": False}
+
+
+def stop(request: gr.Request):
+    """Stop: this page's runs end at their next stage or frame; the queue drops the event."""
+    if RUNS.stop(getattr(request, "session_hash", None) or ""):
+        log.info("a run was stopped from the page")
+    gr.Info(say(lang_of(request), "stopped"))
+
+
+def closed(request: gr.Request):
+    """The page was closed or reloaded (Gradio's heartbeat ended): its runs stop."""
+    if RUNS.stop(getattr(request, "session_hash", None) or ""):
+        log.info("a run was stopped: its page was closed")
+
+
+@dataclass
+class Page:
+    """What the tabs share: settings, the style choices, the looks, the REST API's limiter."""
+
+    settings: Settings
+    styles: list
+    default: str
+    looks: list
+    limiter: object = None
+
+    def gallery(self, lang: str) -> list[tuple[str, str]]:
+        return [(str(looks_mod.example_result(lk, self.settings) or lk.photo), lk.name(lang)) for lk in self.looks]
+
+    def first_pair(self) -> tuple[str, str] | None:
+        first = self.looks[0]
+        result = looks_mod.example_result(first, self.settings)
+        return (str(first.photo), str(result)) if result else None
+
+
+def photo_tab(page: Page) -> tuple[gr.Gallery, gr.ImageSlider]:
+    settings, looks = page.settings, page.looks
+    run_image = _image_runner(settings, looks)
+    stylize_image = endpoint(["image"], ImageRequest, IMAGE_FIELDS, run_image, settings, page.limiter)
+    quick = endpoint(["image"], ImageRequest, ["person_style", "background"], run_image, settings, page.limiter)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            img_in = photo_input(label=T("ui.photo"), elem_id="image_in", height=300)
+            with gr.Row():  # the button right under the photo: in the first screen on a desktop and a phone
+                img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run", scale=3)
+                img_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="image_stop", visible=False, scale=1)
+            look_gallery = gr.Gallery(page.gallery("en"), label=T("ui.looks"), columns=5, rows=1, height="auto",
+                                      allow_preview=False, object_fit="cover", elem_id="image_looks",
+                                      selected_index=0, buttons=[])  # fmt: skip
+            img_controls, img_picture = _controls(ImageRequest, IMAGE_FIELDS, page.styles, page.default, "image",
+                                                  _look_values(looks[0]))  # fmt: skip
+        with gr.Column(scale=1, min_width=300):
+            img_slider = gr.ImageSlider(page.first_pair(), type="filepath", label=T("ui.before_after"),
+                                        interactive=False, elem_id="image_out", max_height=640)  # fmt: skip
+            img_png = gr.Image(type="filepath", format="png", image_mode="RGBA", visible=False, elem_id="image_png")
+
+    def idle():
+        return gr.update(value=T("ui.run_image"), interactive=True), gr.update(visible=False)
+
+    start = img_btn.click(lambda: (gr.update(**BUSY), gr.update(visible=True)), None, [img_btn, img_stop],
+                          queue=False, api_visibility="private", js=SCROLL_JS % "image_out")  # fmt: skip
+    ran = start.then(stylize_image, [img_in, *img_controls, img_picture], img_png, api_name="stylize_image",
+                     show_progress_on=[img_slider], concurrency_id=PHOTO_QUEUE)  # fmt: skip
+
+    def finish(before: str | None, after: str | None):
+        pair = (_same_size(before, after, settings), after) if before and after else None
+        return pair, *idle()
+
+    ran.success(finish, [img_in, img_png], [img_slider, img_btn, img_stop], api_visibility="private", queue=False)
+    ran.failure(idle, None, [img_btn, img_stop], queue=False, api_visibility="private")
+    img_stop.click(stop, None, None, cancels=[ran], api_visibility="private", concurrency_limit=None).then(
+        idle, None, [img_btn, img_stop], queue=False, api_visibility="private")  # fmt: skip
+    # The quick endpoint for API clients: a style and a background.
+    quick_btn = gr.Button(visible=False)
+    quick_bg = gr.Radio(["keep", "transparent"], value="keep", visible=False)  # a picture needs /stylize_image
+    quick_btn.click(quick, [img_in, img_controls[IMAGE_FIELDS.index("person_style")], quick_bg], img_png,
+                    api_name="animefy", concurrency_id=PHOTO_QUEUE,
+                    api_description="Quick photo: a person style and a background (keep | transparent); "
+                                    "/stylize_image has every option.")  # fmt: skip
+
+    def apply_look(photo: str | None, evt: gr.SelectData):
+        look = looks[evt.index]
+        values = _look_values(look)
+        updates = [gr.update(value=values[n]) for n in IMAGE_FIELDS]
+        picture = gr.update(value=str(look.picture)) if look.picture else gr.update()
+        if photo and Path(photo).name not in {lk.photo.name for lk in looks}:  # the visitor's own photo stays
+            return [gr.update(), *updates, picture, gr.update()]
+        result = looks_mod.example_result(look, settings)
+        pair = (str(look.photo), str(result)) if result else None
+        return [gr.update(value=str(look.photo)), *updates, picture, pair]
+
+    look_gallery.select(apply_look, [img_in], [img_in, *img_controls, img_picture, img_slider],
+                        api_visibility="private", queue=False)  # fmt: skip
+    return look_gallery, img_slider
+
+
+def video_tab(page: Page) -> None:
+    stylize_video = endpoint(["video"], VideoRequest, VIDEO_FIELDS, _video_runner(page.settings), page.settings,
+                             page.limiter)  # fmt: skip
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in", height=320, sources=["upload"])
+            _example(vid_in, "astronaut_pan.mp4")
+            with gr.Row():
+                vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
+                stop_btn = gr.Button(T("ui.stop"), variant="stop", elem_id="video_stop", visible=False, scale=1)
+            vid_status = gr.Markdown("", elem_id="video_status")
+            vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, page.styles, page.default, "video")
+        with gr.Column(scale=1, min_width=300):
+            vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out", height=320, interactive=False)
+            vid_zip = gr.File(label=T("ui.download"), visible=False, elem_id="video_zip")
+            vid_file = gr.File(visible=False, elem_id="video_file")
+    gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
+
+    def begin():
+        return gr.update(**BUSY), gr.update(visible=True), gr.update(value="", elem_classes=["running"])
+
+    def idle():
+        return (
+            gr.update(value=T("ui.run_video"), interactive=True),
+            gr.update(visible=False),
+            gr.update(elem_classes=[]),
+        )
+
+    start = vid_btn.click(begin, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private",
+                          js=SCROLL_JS % "video_status")  # fmt: skip
+    ran = start.then(stylize_video, [vid_in, *vid_controls, vid_picture], vid_file, api_name="stylize_video",
+                     show_progress_on=[vid_status, vid_out], concurrency_id=VIDEO_QUEUE)  # fmt: skip
+
+    def show_video(path: str | None, request: gr.Request):
+        """The result, and what happened in plain words in the status area under the button."""
+        status = gr.update(value=STATUS.pop(Path(path).name if path else "", ""), elem_classes=["done"])
+        if path and path.endswith(".zip"):
+            gr.Info(say(lang_of(request), "zip_result"))
+            return None, gr.update(value=path, visible=True), *idle()[:2], status
+        opaque = not (path or "").endswith(".webm")  # no checkerboard under an opaque clip
+        video = gr.update(value=path, elem_classes=[] if opaque else ["transparent"])
+        return video, gr.update(value=None, visible=False), *idle()[:2], status
+
+    ran.success(show_video, vid_file, [vid_out, vid_zip, vid_btn, stop_btn, vid_status], api_visibility="private",
+                queue=False)  # fmt: skip
+    ran.failure(idle, None, [vid_btn, stop_btn, vid_status], api_visibility="private", queue=False)
+    stop_btn.click(stop, None, None, cancels=[ran], api_visibility="private", concurrency_limit=None).then(
+        idle, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private")  # fmt: skip
+
+
+def _column_label(col, settings: Settings, lang: str) -> str:
+    catalog = load_catalog(settings)
+    table = ZH if lang == "zh" else EN
+    if col.kind == "transparent":
+        return table["choice.background.transparent"]
+    if col.kind == "image":
+        return say(lang, "mix_picture")
+    name = (
+        say(lang, "mix_photo_background") if col.style == ORIGINAL else looks_mod.short_name(catalog, col.style, lang)
+    )
+    return name if col.variation == "none" else f"{name} · {table[f'choice.background_variation.{col.variation}']}"
+
+
+def _mix_runner(settings: Settings) -> Callable:
+    from animefy.app.mixing import render_mix
+
+    @gpu(duration=120)
+    def run(image: str, people: list[str], backgrounds: list[str], variations: list[str], picture: str | None,
+            progress=None, lang: str = "en", check=None):  # fmt: skip
+        if progress is not None:
+            progress(None, desc=say(lang, "mix_working"))
+        files = render_mix(image, people, backgrounds, variations, picture, settings, CheckedTimings(check or _go_on))
+        catalog, result = load_catalog(settings), files.result
+        names = [(looks_mod.short_name(catalog, p, lang) if p != ORIGINAL else say(lang, "mix_photo_person"))
+                 for p in people]  # fmt: skip
+        captions = [say(lang, "mix_cell", person=n, background=_column_label(c, settings, lang))
+                    for n in names for c in result.columns]  # fmt: skip
+        note = say(lang, "mix_done", rows=len(result.people), cols=len(result.columns),
+                   cells=len(result.people) * len(result.columns), passes=result.passes,
+                   naive=result.naive_passes)  # fmt: skip
+        for message in result.messages:
+            gr.Info(library_message(message, lang))
+        return list(zip(files.previews, captions, strict=True)), list(zip(files.cells, captions, strict=True)), note
+
+    return run
+
+
+def mix_tab(page: Page) -> None:
+    """One photo, person styles (rows) x backgrounds (columns), previews side by side; a
+    preview clicked shows the full-size picture with its download."""
+    settings = page.settings
+    run_mix = _mix_runner(settings)
+    names = [v for _, v in page.styles]
+    look = page.looks[0].values  # the first look's styles, and a second person style for contrast
+    people_now = list(dict.fromkeys([look.get("person_style") or page.default,
+                                     *[n for n in looks_mod.FACE_STYLES + tuple(names) if n in names]]))[:2]  # fmt: skip
+    painted = look.get("background_style") if look.get("background_style") in names else names[-1]
+
+    def handler(image: str | None, person_styles: list[str], backgrounds: list[str], variations: list[str],
+                picture: str | None = None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
+        """Mix and match: every person style with every background, each painted once.
+
+        Args:
+            image: the photo (a file).
+            person_styles: style names for the person, one row each (see /api/v1/styles); 'original' keeps the person as photographed.
+            backgrounds: one column each: a style name (the photo's background painted in it), 'original' (as photographed) or 'transparent'.
+            variations: times of day / seasons (day, dusk, night, spring, summer, autumn, winter), one column each, on the first painted background.
+            picture: a background picture of your own (a file): adds a column with it behind the person.
+        Returns:
+            the previews (small, with captions), the full-size pictures (same order, row by row), and what it cost in plain words.
+        """
+        lang = lang_of(request)
+        rate_check(page.limiter, request, settings, lang)
+        if not image:
+            raise gr.Error(say(lang, "upload_photo"), print_exception=False)
+        out = guarded(request, settings, lambda check: run_mix(image, list(person_styles or []),
+                      list(backgrounds or []), list(variations or []), picture, progress=progress, lang=lang,
+                      check=check))  # fmt: skip
+        return out if out is not None else (gr.update(), gr.update(), gr.update())
+
+    gr.Markdown(T("ui.mix_intro"), elem_id="mix_intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            mix_in = photo_input(label=T("ui.photo"), elem_id="mix_in", height=240)
+            with gr.Row():
+                mix_btn = gr.Button(T("ui.run_mix"), variant="primary", elem_id="mix_run", scale=3)
+                mix_stop = gr.Button(T("ui.stop"), variant="stop", elem_id="mix_stop", visible=False, scale=1)
+            picture = photo_input(label=T("ui.mix_picture"), elem_id="mix_picture", height=140,
+                                  sources=["upload", "clipboard"])  # fmt: skip
+        with gr.Column(scale=2, min_width=300):
+            note = gr.Markdown("", elem_id="mix_note")
+            grid = gr.Gallery(label=T("ui.mix_grid"), columns=4, height="auto", allow_preview=False,
+                              object_fit="contain", elem_id="mix_grid", buttons=[])  # fmt: skip
+            full = gr.Gallery(visible=False, elem_id="mix_cells")
+            chosen = gr.Image(label=T("ui.mix_full"), type="filepath", format="png", image_mode="RGBA",
+                              interactive=False, elem_id="mix_full", visible=False)  # fmt: skip
+            people = gr.CheckboxGroup(page.styles + [(T("style.original"), ORIGINAL)], label=T("ui.mix_people"),
+                                      value=people_now, elem_id="mix_people")  # fmt: skip
+            bg_choices = page.styles + [(T("ui.mix_photo_background"), ORIGINAL),
+                                        (T("choice.background.transparent"), "transparent")]  # fmt: skip
+            backgrounds = gr.CheckboxGroup(bg_choices, label=T("ui.mix_backgrounds"), elem_id="mix_backgrounds",
+                                           value=[painted, ORIGINAL, "transparent"])  # fmt: skip
+            variations = gr.CheckboxGroup([(T(f"choice.background_variation.{v}"), v) for v in VARIATIONS[1:]],
+                                          label=T("ui.mix_variations"), value=["night"], elem_id="mix_variations")  # fmt: skip
+
+    def idle():
+        return gr.update(value=T("ui.run_mix"), interactive=True), gr.update(visible=False)
+
+    start = mix_btn.click(lambda: (gr.update(**BUSY), gr.update(visible=True)), None, [mix_btn, mix_stop],
+                          queue=False, api_visibility="private", js=SCROLL_JS % "mix_note")  # fmt: skip
+    ran = start.then(handler, [mix_in, people, backgrounds, variations, picture], [grid, full, note], api_name="mix",
+                     show_progress_on=[note, grid], concurrency_id=PHOTO_QUEUE)  # fmt: skip
+
+    def done(backgrounds_now, variations_now, photo_pic):
+        cols = len(backgrounds_now or []) + len(variations_now or []) + (1 if photo_pic else 0)
+        return (gr.update(columns=max(1, min(cols, 8))), gr.update(value=None, visible=False), *idle())
+
+    ran.success(done, [backgrounds, variations, picture], [grid, chosen, mix_btn, mix_stop],
+                api_visibility="private", queue=False)  # fmt: skip
+    ran.failure(idle, None, [mix_btn, mix_stop], api_visibility="private", queue=False)
+    mix_stop.click(stop, None, None, cancels=[ran], api_visibility="private", concurrency_limit=None).then(
+        idle, None, [mix_btn, mix_stop], queue=False, api_visibility="private")  # fmt: skip
+
+    def show_cell(cells, evt: gr.SelectData):
+        item = (cells or [])[evt.index]
+        path = item[0] if isinstance(item, list | tuple) else getattr(item, "image", item)
+        return gr.update(value=getattr(path, "path", path), visible=True, label=item[1] if isinstance(item, list | tuple)
+                         else None)  # fmt: skip
+
+    grid.select(show_cell, [full], [chosen], api_visibility="private", queue=False)
+
+
+API_PARAMS = {
+    "image": "the photo, a file (PNG, JPEG, WebP, ...)",
+    "video": "the clip, a file (MP4, MOV, WebM, AVI)",
+    "picture": "a background picture, a file, with background='image'",
+    "person_styles": "style names for the person, one row each; 'original' keeps the person as photographed",
+    "backgrounds": "one column each: a style name (the photo's background painted in it), 'original' or 'transparent'",
+    "variations": "times of day / seasons, one column each, on the first painted background",
+}
+API_RETURNS = {
+    "/stylize_image": ["the result, a PNG file (RGBA when the background is transparent)"],
+    "/animefy": ["the result, a PNG file (RGBA when the background is transparent)"],
+    "/stylize_video": ["the result: an MP4 (WebM or a zip of PNGs when transparent)"],
+    "/mix": ["the previews (small), with captions", "the full-size pictures, row by row, with captions",
+             "what it cost, in plain words"],
+}  # fmt: skip
+
+
+def api_in_words(demo: gr.Blocks) -> None:
+    """The API panel and view_api in plain English: each parameter named by its meaning (the
+    schema's help text), each result described (Gradio would show translation keys and
+    'value_27')."""
+    plain = demo.get_api_info
+
+    def info():
+        data = plain()
+        for name, endpoint_info in (data or {}).get("named_endpoints", {}).items():
+            for p in endpoint_info["parameters"]:
+                n = p["parameter_name"]
+                schema = next(
+                    (field_info(c, n)["help"] for c in (VideoRequest, ImageRequest) if n in c.model_fields), ""
+                )
+                p["label"] = f"'{n}'"
+                p["python_type"]["description"] = API_PARAMS.get(n) or schema
+            for i, r in enumerate(endpoint_info["returns"]):
+                r["label"] = f"result {i + 1}" if len(endpoint_info["returns"]) > 1 else "result"
+                r["python_type"]["description"] = (API_RETURNS.get(name) or [""] * (i + 1))[i]
+        return data
+
+    demo.get_api_info = info
+
+
+def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
+    """The page. `limiter` (the REST API's RateLimiter) counts the named endpoints' calls."""
     from animefy.models.registry import default_style
 
     settings = settings or Settings.from_env()
     catalog = load_catalog(settings)
-    styles = style_choices(settings, catalog)
     default = default_style(settings, catalog)
-    looks = looks_mod.resolve_looks(settings, default, catalog)
-    first = looks[0]
-    run_image, run_video = _image_runner(settings, looks), _video_runner(settings)
-    stylize_image = endpoint(["image"], ImageRequest, IMAGE_FIELDS, run_image, settings)
-    stylize_video = endpoint(["video"], VideoRequest, VIDEO_FIELDS, run_video, settings)
-    quick = endpoint(["image"], ImageRequest, ["person_style", "background"], run_image, settings)
+    page = Page(settings, style_choices(settings, catalog), default,
+                looks_mod.resolve_looks(settings, default, catalog), limiter)  # fmt: skip
     EN["models.table"], ZH["models.table"] = models_markdown(settings, "en"), models_markdown(settings, "zh")
-
-    def gallery(lang: str) -> list[tuple[str, str]]:
-        return [(str(looks_mod.example_result(lk, settings) or lk.photo), lk.name(lang)) for lk in looks]
-
-    def first_pair() -> tuple[str, str] | None:
-        result = looks_mod.example_result(first, settings)
-        return (str(first.photo), str(result)) if result else None
-
-    busy = {"value": T("ui.working"), "interactive": False}
     with gr.Blocks(title="animefy", delete_cache=(600, settings.result_ttl)) as demo:
         gr.Markdown(T("ui.title"))
         with gr.Tab(T("ui.tab_image"), id="image"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1, min_width=300):
-                    img_in = photo_input(label=T("ui.photo"), elem_id="image_in", height=300)
-                    look_gallery = gr.Gallery(gallery("en"), label=T("ui.looks"), columns=5, rows=1, height="auto",
-                                              allow_preview=False, object_fit="cover", elem_id="image_looks",
-                                              selected_index=0, buttons=[])  # fmt: skip
-                    img_controls, img_picture = _controls(ImageRequest, IMAGE_FIELDS, styles, default, "image",
-                                                          _look_values(first))  # fmt: skip
-                    img_btn = gr.Button(T("ui.run_image"), variant="primary", elem_id="image_run")
-                with gr.Column(scale=1, min_width=300):
-                    img_slider = gr.ImageSlider(first_pair(), type="filepath", label=T("ui.before_after"),
-                                                interactive=False, elem_id="image_out", max_height=640)  # fmt: skip
-                    img_png = gr.Image(type="filepath", format="png", image_mode="RGBA", visible=False,
-                                       elem_id="image_png")  # fmt: skip
-            img_inputs = [img_in, *img_controls, img_picture]
-            start = img_btn.click(lambda: gr.update(**busy), None, img_btn, queue=False, api_visibility="private",
-                                  js=SCROLL_JS % "image_out")  # fmt: skip
-            ran = start.then(stylize_image, img_inputs, img_png, api_name="stylize_image",
-                             show_progress_on=[img_slider])  # fmt: skip
-
-            def finish(before: str | None, after: str | None):
-                pair = (_same_size(before, after, settings), after) if before and after else None
-                return pair, gr.update(value=T("ui.run_image"), interactive=True)
-
-            ran.success(finish, [img_in, img_png], [img_slider, img_btn], api_visibility="private", queue=False)
-            ran.failure(lambda: gr.update(value=T("ui.run_image"), interactive=True), None, img_btn, queue=False,
-                        api_visibility="private")  # fmt: skip
-            # The quick endpoint for API clients: a style and a background.
-            quick_btn = gr.Button(visible=False)
-            quick_btn.click(quick, [img_in, img_controls[IMAGE_FIELDS.index("person_style")],
-                                    img_controls[IMAGE_FIELDS.index("background")]], img_png, api_name="animefy",
-                            api_description="Quick photo: a person style and a background (keep | transparent | "
-                                            "color | image).")  # fmt: skip
-
-            def apply_look(photo: str | None, evt: gr.SelectData):
-                look = looks[evt.index]
-                values = _look_values(look)
-                updates = [gr.update(value=values[n]) for n in IMAGE_FIELDS]
-                picture = gr.update(value=str(look.picture)) if look.picture else gr.update()
-                if photo:
-                    return [gr.update(), *updates, picture, gr.update()]
-                result = looks_mod.example_result(look, settings)
-                pair = (str(look.photo), str(result)) if result else None
-                return [gr.update(value=str(look.photo)), *updates, picture, pair]
-
-            look_gallery.select(apply_look, [img_in], [img_in, *img_controls, img_picture, img_slider],
-                                api_visibility="private", queue=False)  # fmt: skip
-
+            look_gallery, img_slider = photo_tab(page)
         with gr.Tab(T("ui.tab_video"), id="video"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1, min_width=300):
-                    vid_in = gr.Video(label=T("ui.clip"), elem_id="video_in", height=320, sources=["upload"])
-                    vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, styles, default, "video")
-                    with gr.Row():
-                        vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
-                        stop_btn = gr.Button(T("ui.stop"), variant="stop", elem_id="video_stop", visible=False,
-                                             scale=1)  # fmt: skip
-                    vid_status = gr.Markdown("", elem_id="video_status")
-                with gr.Column(scale=1, min_width=300):
-                    vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out", height=320, interactive=False)
-                    vid_zip = gr.File(label=T("ui.download"), visible=False, elem_id="video_zip")
-                    vid_file = gr.File(visible=False, elem_id="video_file")
-            gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
-
-            def begin():
-                return gr.update(**busy), gr.update(visible=True), gr.update(elem_classes=["running"])
-
-            def idle():
-                return (gr.update(value=T("ui.run_video"), interactive=True), gr.update(visible=False),
-                        gr.update(elem_classes=[]))  # fmt: skip
-
-            start = vid_btn.click(begin, None, [vid_btn, stop_btn, vid_status], queue=False, api_visibility="private",
-                                  js=SCROLL_JS % "video_status")  # fmt: skip
-            ran = start.then(stylize_video, [vid_in, *vid_controls, vid_picture], vid_file, api_name="stylize_video",
-                             show_progress_on=[vid_status, vid_out])  # fmt: skip
-
-            def show_video(path: str | None, request: gr.Request):
-                if path and path.endswith(".zip"):
-                    gr.Info(say(lang_of(request), "zip_result"))
-                    return None, gr.update(value=path, visible=True), *idle()
-                return path, gr.update(value=None, visible=False), *idle()
-
-            ran.success(show_video, vid_file, [vid_out, vid_zip, vid_btn, stop_btn, vid_status],
-                        api_visibility="private", queue=False)  # fmt: skip
-            ran.failure(idle, None, [vid_btn, stop_btn, vid_status], api_visibility="private", queue=False)
-
-            def stop(request: gr.Request):
-                with _cancel_lock:
-                    CANCELLED.add(getattr(request, "session_hash", None) or "")
-                gr.Info(say(lang_of(request), "stopped"))
-                return idle()
-
-            stop_btn.click(stop, None, [vid_btn, stop_btn, vid_status], cancels=[ran], api_visibility="private")
-
+            video_tab(page)
+        with gr.Tab(T("ui.tab_mix"), id="mix"):
+            mix_tab(page)
         with gr.Tab(T("ui.tab_models"), id="models"):
             models_md = gr.Markdown(T("models.table"), elem_id="models_table")
 
         def on_load(request: gr.Request):
             lang = lang_of(request)
-            return gr.update(value=gallery(lang)), first_pair(), models_markdown(settings, lang)
+            return gr.update(value=page.gallery(lang)), page.first_pair(), models_markdown(settings, lang)
 
         demo.load(on_load, None, [look_gallery, img_slider, models_md], api_visibility="private", queue=False)
+        demo.unload(closed)
+    api_in_words(demo)
     return demo
 
 
@@ -613,15 +928,22 @@ def prepare_looks(settings: Settings) -> None:
     from animefy.models.registry import default_style
 
     catalog = load_catalog(settings)
-    looks_mod.prepare(looks_mod.resolve_looks(settings, default_style(settings, catalog), catalog), settings)
+    try:
+        looks_mod.prepare(looks_mod.resolve_looks(settings, default_style(settings, catalog), catalog), settings)
+    except Exception:
+        log.exception("example looks could not be made")
+        return
+    log.info("example looks ready")
 
 
 def main() -> None:
+    from starlette.middleware import Middleware
     from starlette.routing import Mount
 
     from animefy.app.rest import create_rest_app
     from animefy.app.service import startup_check
     from animefy.app.storage import Sweeper
+    from animefy.app.uploads import UploadOwners
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -631,21 +953,30 @@ def main() -> None:
     if missing:
         later = "they download on first use" if not settings.offline else "offline: what needs them is not offered"
         log.info("models not on disk (%s): %s", later, ", ".join(missing))
-    prepare_looks(settings)
-    demo = build_demo(settings)
+    rest_app = create_rest_app(settings, for_gradio=True)
+    demo = build_demo(settings, limiter=rest_app.state.limiter)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     # The REST app is a route of the server from the start: /api/v1 answers once "Running on" is printed.
-    rest = Mount("/api/v1", app=create_rest_app(settings, for_gradio=True))
+    launch(demo, settings, routes=[Mount("/api/v1", app=rest_app)], middleware=[Middleware(UploadOwners)])
+    print(f"REST API ready at {demo.local_url}api/v1 (docs at /api/v1/docs)", flush=True)
+    # The page answers at once; the looks' example results are made once, in the background,
+    # and kept on disk (a page opened before they are ready shows the example photos).
+    threading.Thread(target=prepare_looks, args=(settings,), name="looks", daemon=True).start()
+    demo.block_thread()
+
+
+def launch(demo: gr.Blocks, settings: Settings, **app_kwargs) -> None:
+    """Start the server without blocking. show_error is off: the page's own messages (gr.Error)
+    still reach the browser, while Gradio's internal errors, which can name server paths,
+    reach only the log."""
     demo.launch(
         server_name=settings.server_name,
-        show_error=True,
+        show_error=False,
         max_file_size=f"{settings.max_upload_mb}mb",
         i18n=T,
         css=CSS,
         js=TOAST_JS,
         allowed_paths=[str(settings.output_dir), str(EXAMPLES), str(settings.cache_dir / "looks")],
-        app_kwargs={"routes": [rest]},
+        app_kwargs=app_kwargs,
         prevent_thread_lock=True,
     )
-    print(f"REST API ready at {demo.local_url}api/v1 (docs at /api/v1/docs)", flush=True)
-    demo.block_thread()

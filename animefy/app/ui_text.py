@@ -14,6 +14,18 @@ EN = {
     "ui.tab_image": "Photo",
     "ui.tab_video": "Video",
     "ui.tab_models": "Models",
+    "ui.tab_mix": "Mix & match",
+    "ui.mix_intro": "One photo, every combination: person styles in rows, backgrounds in columns. Each person style "
+    "and each background is painted once and the grid only puts them together, so 2 styles x 4 backgrounds cost "
+    "6 model passes, not 8 pictures' worth. Click a preview for the full-size picture and its download.",
+    "ui.mix_people": "Person styles (rows)",
+    "ui.mix_backgrounds": "Backgrounds (columns)",
+    "ui.mix_variations": "Times of day / seasons (each a column, on the first painted background)",
+    "ui.mix_picture": "Your own background picture (adds a column)",
+    "ui.mix_photo_background": "The photo's own background",
+    "ui.run_mix": "Make the grid",
+    "ui.mix_grid": "Combinations (click one)",
+    "ui.mix_full": "Full size",
     "ui.photo": "Your photo",
     "ui.looks": "Looks (click one to use it; examples made with this app)",
     "ui.before_after": "Before / after (drag the handle)",
@@ -27,7 +39,8 @@ EN = {
     "ui.download": "Download",
     "ui.picture": "Background picture",
     "ui.examples": "Example clip (public domain)",
-    "ui.models_intro": "Which styles and helper models this server has.",
+    "ui.models_intro": "Which styles and helper models this server has, and what you may do with the pictures each "
+    "one helps make.",
     "field.person_style": "Person style",
     "field.background_style": "Background style",
     "field.face_style": "Face style",
@@ -71,6 +84,7 @@ EN = {
     "style.later": "{name} · downloads on first use",
     "field.fixed_size_mode": "Fixed-size models on large pictures",
     "field.reuse": "Carry the background between keyframes",
+    "common.complete": "Complete",  # Gradio's own status word, which its Chinese table lacks
 }
 
 ZH = {
@@ -78,6 +92,17 @@ ZH = {
     "ui.tab_image": "照片",
     "ui.tab_video": "视频",
     "ui.tab_models": "模型",
+    "ui.tab_mix": "混搭",
+    "ui.mix_intro": "一张照片，所有组合：每行一种人物风格，每列一种背景。每种人物风格和每种背景只绘制一次，网格只是把它们组合起来，"
+    "所以 2 种风格 x 4 种背景只需运行模型 6 次，而不是 8 张图的工作量。点击预览查看原尺寸图片并下载。",
+    "ui.mix_people": "人物风格（行）",
+    "ui.mix_backgrounds": "背景（列）",
+    "ui.mix_variations": "时间 / 季节（每项一列，用在第一个绘制的背景上）",
+    "ui.mix_picture": "你自己的背景图片（增加一列）",
+    "ui.mix_photo_background": "照片原来的背景",
+    "ui.run_mix": "生成网格",
+    "ui.mix_grid": "组合（点击查看）",
+    "ui.mix_full": "原尺寸",
     "ui.photo": "你的照片",
     "ui.looks": "效果（点击即可使用；示例由本应用生成）",
     "ui.before_after": "前后对比（拖动中间的手柄）",
@@ -91,7 +116,7 @@ ZH = {
     "ui.download": "下载",
     "ui.picture": "背景图片",
     "ui.examples": "示例视频（公有领域）",
-    "ui.models_intro": "本服务器上有哪些风格和辅助模型。",
+    "ui.models_intro": "本服务器上有哪些风格和辅助模型，以及用它们生成的图片可以怎样使用。",
     "field.person_style": "人物风格",
     "field.background_style": "背景风格",
     "field.face_style": "面部风格",
@@ -135,6 +160,7 @@ ZH = {
     "style.later": "{name} · 首次使用时下载",
     "field.fixed_size_mode": "固定尺寸模型处理大图的方式",
     "field.reuse": "在关键帧之间沿用背景",
+    "common.complete": "完成",
 }
 
 # Messages made on the server while a request runs, per language.
@@ -159,6 +185,17 @@ MESSAGES = {
         "error_title": "Could not do that",
         "frames": "frames",
         "progress_photo": "Finding the person and drawing…",
+        "progress_photo_eta": "{stage}… about {left} left",
+        "progress_photo_first": "{stage}… (the first photo takes longest while the styles load)",
+        "stage_read": "Reading the photo",
+        "stage_load": "Loading the styles",
+        "stage_person": "Finding the person",
+        "stage_faces": "Finding faces",
+        "stage_draw": "Drawing",
+        "stage_face_pass": "Drawing the faces",
+        "stage_variation": "Painting the time of day",
+        "stage_upscale": "Enlarging",
+        "rate_limited": "Too many requests from you in the last minute (the limit is {per_minute}). Try again in {wait} s.",
         "starting": "Starting… the first frames take longest while the models load.",
         "progress_video": "Frame {done} of {total}",
         "progress_video_eta": "Frame {done} of {total} · about {left} left",
@@ -178,7 +215,15 @@ MESSAGES = {
         "reuse_passes": "{passes:.2f} model passes per drawing.",
         "reuse_off": "Every drawing was painted in full (reuse off).",
         "zip_result": "The transparent frames are in the zip file below (a video player cannot show them).",
+        "details": "Details",
         "library": "{text}",
+        "mix_working": "Painting each person style and each background once…",
+        "mix_done": "{rows} person styles x {cols} backgrounds = {cells} pictures, from {passes} model passes "
+        "(making each picture on its own would take {naive}).",
+        "mix_cell": "{person} person · {background}",
+        "mix_picture": "Your picture",
+        "mix_photo_background": "the photo's own background",
+        "mix_photo_person": "As photographed",
     },
     "zh": {
         "upload_photo": "请先上传照片，或点击一个效果，在示例照片上试试。",
@@ -193,6 +238,17 @@ MESSAGES = {
         "error_title": "无法完成",
         "frames": "帧",
         "progress_photo": "正在识别人物并绘制…",
+        "progress_photo_eta": "{stage}… 大约还需 {left}",
+        "progress_photo_first": "{stage}…（第一张照片要加载风格，最慢）",
+        "stage_read": "正在读取照片",
+        "stage_load": "正在加载风格",
+        "stage_person": "正在识别人物",
+        "stage_faces": "正在寻找人脸",
+        "stage_draw": "正在绘制",
+        "stage_face_pass": "正在绘制面部",
+        "stage_variation": "正在绘制时间 / 季节",
+        "stage_upscale": "正在放大",
+        "rate_limited": "你在一分钟内的请求太多了（上限 {per_minute} 次）。请 {wait} 秒后再试。",
         "starting": "正在开始…加载模型时，最初几帧最慢。",
         "progress_video": "第 {done} / {total} 帧",
         "progress_video_eta": "第 {done} / {total} 帧 · 大约还需 {left}",
@@ -212,7 +268,14 @@ MESSAGES = {
         "reuse_passes": "每张画平均运行模型 {passes:.2f} 次。",
         "reuse_off": "每张画都完整绘制（未沿用）。",
         "zip_result": "透明的各帧在下方的压缩包里（视频播放器无法显示它们）。",
+        "details": "详细信息",
         "library": "提示：{text}",
+        "mix_working": "每种人物风格和每种背景各绘制一次…",
+        "mix_done": "{rows} 种人物风格 x {cols} 种背景 = {cells} 张图，共运行模型 {passes} 次（逐张制作需要 {naive} 次）。",
+        "mix_cell": "人物：{person} · 背景：{background}",
+        "mix_picture": "你的图片",
+        "mix_photo_background": "照片原来的背景",
+        "mix_photo_person": "原样",
     },
 }
 
@@ -259,6 +322,20 @@ _LIBRARY_ZH = [
     (r"Variable frame rate: converted to a constant ([\d.]+) fps\.", "可变帧率：已转换为固定的 {0} fps。"),
     (r"Frame size changed mid-video.*", "视频中途画面尺寸发生了变化；请重新导出视频。"),
     (r"The video was (\d+)x(\d+); .*", "视频为 {0}x{1}，已缩小处理。"),
+    # the video report in plain words (animefy.video.words)
+    (r"Done: (\d+) frames\.", "完成：共 {0} 帧。"),
+    (r"Drawn as anime is, (\d+) drawings each shown twice\.", "像动画一样绘制：{0} 张画，每张显示两帧。"),
+    (r"Drawn as anime is, (\d+) drawings each shown three times\.", "像动画一样绘制：{0} 张画，每张显示三帧。"),
+    (r"Every drawing was painted in full\.", "每张画都完整绘制。"),
+    (r"Background painted once and carried in between\.", "背景绘制了 1 次，其余画面沿用。"),
+    (r"Background painted twice and carried in between\.", "背景绘制了 2 次，其间沿用。"),
+    (r"Background painted (\d+) times and carried in between\.", "背景绘制了 {0} 次，其间沿用。"),
+    (r"Background painted on every drawing \(it kept changing\)\.", "背景每张都重新绘制（它一直在变化）。"),
+    (r"The person was repainted where they moved \((\d+)% of them on average\)\.", "人物在移动的地方重新绘制（平均 {0}%）。"),
+    (r"(\d+) glitch(?:es)? repaired \(frame (.+)\)\.", "修复了 {0} 处单帧瑕疵（第 {1} 帧）。"),
+    (r"No glitches needed repair\.", "没有需要修复的单帧瑕疵。"),
+    (r"Flicker smoothed\.", "已消除闪烁。"),
+    (r"Flicker smoothing was off\.", "未开启闪烁消除。"),
 ]
 
 
@@ -267,15 +344,27 @@ def say(lang: str, key: str, **kw: object) -> str:
     return table.get(key, MESSAGES["en"][key]).format(**kw)
 
 
+# Words meant for whoever runs the server (setting names, "raise the limit"): not for visitors.
+_ADMIN_WORDS = [(re.compile(r"\s*\([^()]*ANIMEFY_[A-Z_]+[^()]*\)"), ""), (re.compile(r" or raise the limit"), "")]
+
+
+def for_visitor(text: str) -> str:
+    """A library message without the server's setting names and admin instructions."""
+    for pattern, replacement in _ADMIN_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def library_message(text: str, lang: str) -> str:
-    """A message of the library (English) in `lang`: translated when it is a common one."""
+    """A message of the library (English) in `lang`, for a visitor: translated when it is a
+    common one, the server's setting names left out."""
     if lang != "zh":
-        return text
+        return for_visitor(text)
     for pattern, zh in _LIBRARY_ZH:
         match = re.fullmatch(pattern, text.strip(), flags=re.S)
         if match:
             return zh.format(*match.groups())
-    return say(lang, "library", text=text)
+    return say(lang, "library", text=for_visitor(text))
 
 
 def duration(seconds: float, lang: str) -> str:

@@ -20,7 +20,7 @@ from animefy.image.io import load_image
 from animefy.image.refine import decontaminate
 from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
 from animefy.image.stylize import Generator, stylize_frames, stylize_region
-from animefy.image.variations import apply_variation, relight_person
+from animefy.image.variations import apply_variation, keep_held_objects, relight_person
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.models.hub import availability, find_cached
 from animefy.models.registry import default_style, load
@@ -376,7 +376,12 @@ class Renderer:
                 if layers.background is None:
                     results = [Frame(people[i], reg.alpha) for i, reg in enumerate(regions)]
                 else:
-                    results = [Frame(blend(layers.background[i], people[i], reg.alpha, method))
+                    background = layers.background
+                    if layers.scene is not None and o.background_variation != "none":  # held objects keep their look
+                        background = [keep_held_objects(background[i], layers.scene[i], reg.alpha,
+                                                        o.background_variation, self.frames_rendered + i)
+                                      for i, reg in enumerate(regions)]  # fmt: skip
+                    results = [Frame(blend(background[i], people[i], reg.alpha, method))
                                for i, reg in enumerate(regions)]  # fmt: skip
         return [self._upscale(r) for r in results] if self.upscaler is not None else results
 

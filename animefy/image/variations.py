@@ -274,10 +274,11 @@ def _day(rgb: np.ndarray, _t: float) -> np.ndarray:  # still: nothing drifts
     x = _float(rgb)
     sky, horizon = sky_mask(rgb)
     x = _levels(x, 0.75, 0.1)  # haze gone, full range, brighter
-    x = _saturate(x, 1.2)
+    x = _saturate(x, 1.3)
+    x = x * 0.88 + 0.12 * np.array([0.86, 0.94, 1.0], np.float32)  # fresh, cool daylight fill
     x = _paint_sky(x, sky, horizon, "day", detail=0.9)
     if not sky.any():
-        x = _tint_top(x, "day", 0.25)
+        x = _tint_top(x, "day", 0.45)
     return x
 
 
@@ -345,19 +346,21 @@ def _moon_position(sky: np.ndarray, horizon: int, r: float) -> tuple[float, floa
     return 0.8 * w, top
 
 
-def _spring(rgb: np.ndarray, t: float) -> np.ndarray:
+def _spring(rgb: np.ndarray, t: float, effects: bool = True) -> np.ndarray:
     x = _float(rgb)
     h, w = x.shape[:2]
     sky, horizon = sky_mask(rgb)
     hsv = _hsv(rgb)
     sat = hsv[..., 1] / 255.0
-    greens = _hue_weight(hsv[..., 0], 48, 115) * _smoothstep(0.12, 0.3, sat)
+    greens = _hue_weight(hsv[..., 0], 48, 115) * _smoothstep(0.12, 0.3, sat) * effects
     # Fresh greens: yellowish and dull greens become a saturated young green.
     fresh = np.array([0.35, 0.80, 0.25], np.float32) * (0.4 + _lum(x)[..., None] * 1.2)
     x = x * (1 - 0.45 * greens[..., None]) + fresh * 0.45 * greens[..., None]
     x = _saturate(x, 1.0 + 0.5 * greens)
     x = np.clip(x * 0.9 + 0.1, 0, 1) * np.array([1.03, 0.97, 1.02], np.float32)  # airy, pastel
     x = _paint_sky(x, sky, horizon, "spring", detail=0.8)
+    if not effects:
+        return x
     palette = [(255, 150, 190), (255, 182, 210), (240, 120, 170), (255, 215, 228)]
     colour, cover = _particles(h, w, "petals", max(30, h * w // 900), (2.5, 5.0), palette, t, (0.6, 0.9), 1.8)
     return _over(x, colour, cover, 0.95)
@@ -369,23 +372,24 @@ def _summer(rgb: np.ndarray, _t: float) -> np.ndarray:  # still: nothing drifts
     sky, horizon = sky_mask(rgb)
     x = _levels(x, 0.8)  # full range, bright
     x = np.clip((x - 0.5) * 1.15 + 0.52, 0, 1)  # strong contrast
-    x = _saturate(x, 1.4) * np.array([1.08, 1.0, 0.84], np.float32)
+    x = _saturate(x, 1.5) * np.array([1.14, 1.0, 0.74], np.float32)  # hot, golden: unlike day's cool light
+    x = x * 0.88 + 0.12 * np.array([1.0, 0.82, 0.42], np.float32)
     x = _paint_sky(x, sky, horizon, "summer", detail=0.8)
     # The sun high on the right: a warm glare over everything, strongest near it.
     ys, xs = _rows(h, w)
     d2 = ((xs - 0.88 * w) ** 2 + (ys - 0.02 * h) ** 2) / (0.45 * max(h, w)) ** 2
     glare = np.exp(-d2)[..., None]
-    x = x + glare * np.array([0.45, 0.38, 0.18], np.float32) * (0.5 + 0.5 * sky[..., None])
+    x = x + glare * np.array([0.60, 0.45, 0.15], np.float32) * (0.6 + 0.4 * sky[..., None])
     return x
 
 
-def _autumn(rgb: np.ndarray, t: float) -> np.ndarray:
+def _autumn(rgb: np.ndarray, t: float, effects: bool = True) -> np.ndarray:
     x = _float(rgb)
     h, w = x.shape[:2]
     sky, horizon = sky_mask(rgb)
     hsv = _hsv(rgb)
     sat = hsv[..., 1] / 255.0
-    foliage = _hue_weight(hsv[..., 0], 45, 125) * _smoothstep(0.12, 0.3, sat)
+    foliage = _hue_weight(hsv[..., 0], 45, 125) * _smoothstep(0.12, 0.3, sat) * effects
     # Greens and yellows become orange and red (the mix varies slowly across the frame).
     rng = np.random.default_rng([SEED, 3, h, w])
     mix = cv2.resize(rng.uniform(0, 1, (6, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
@@ -396,12 +400,14 @@ def _autumn(rgb: np.ndarray, t: float) -> np.ndarray:
     x = x * (1 - foliage[..., None]) + shifted * foliage[..., None]
     x = x * np.array([1.08, 0.94, 0.74], np.float32)  # golden light
     x = _paint_sky(x, sky, horizon, "autumn", detail=0.8)
+    if not effects:
+        return x
     palette = [(214, 84, 28), (186, 46, 30), (232, 150, 40), (140, 70, 30)]
     colour, cover = _particles(h, w, "leaves", max(10, h * w // 6000), (3.0, 6.0), palette, t, (0.5, 1.2), 2.2)
     return _over(x, colour, cover, 0.95)
 
 
-def _winter(rgb: np.ndarray, t: float) -> np.ndarray:
+def _winter(rgb: np.ndarray, t: float, effects: bool = True) -> np.ndarray:
     x = _float(rgb)
     h, w = x.shape[:2]
     sc = _scale(h, w)
@@ -411,6 +417,8 @@ def _winter(rgb: np.ndarray, t: float) -> np.ndarray:
     x = _saturate(x, 0.55) * 0.82 + 0.12
     x = x * np.array([0.93, 0.98, 1.06], np.float32)
     x = _paint_sky(x, sky, horizon, "winter", detail=0.8)
+    if not effects:
+        return x
     # Snow lies on upward-facing edges: along horizontal edges, on the lower side (the top
     # of whatever is below), a few pixels deep; and on foliage.
     grey = cv2.GaussianBlur(_lum(_float(rgb)), (0, 0), max(0.8, 1.2 * sc))
@@ -451,14 +459,40 @@ def _check(variation: str | None) -> str:
     return variation
 
 
-def apply_variation(rgb: np.ndarray, variation: str, t: float = 0) -> np.ndarray:
+EFFECTS = ("spring", "autumn", "winter")  # seasons that change things, not only the light
+
+
+def apply_variation(rgb: np.ndarray, variation: str, t: float = 0, effects: bool = True) -> np.ndarray:
     """Grade a background image (uint8 RGB) for a time of day or a season. `t` is the frame
     index in a video: falling snow, petals and leaves drift with it; everything else (and
-    every random element's placement) is the same for every frame."""
+    every random element's placement) is the same for every frame. `effects=False` keeps the
+    light and the sky but not the seasons' snow, petals, leaves and recoloured foliage."""
     name = _check(variation)
     if name == "none":
         return rgb
-    return _uint8(_GRADES[name](np.ascontiguousarray(rgb[..., :3]), float(t)))
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    grade = _GRADES[name]
+    return _uint8(grade(rgb, float(t), effects) if name in EFFECTS else grade(rgb, float(t)))
+
+
+def keep_held_objects(background: np.ndarray, scene: np.ndarray, alpha: np.ndarray, variation: str,
+                      t: float = 0) -> np.ndarray:  # fmt: skip
+    """What a person holds or touches (a ball, a bag: outside the matte, next to the person)
+    keeps its look: around the person the background gets the variation's light but not its
+    snow, petals, leaves or recoloured foliage (a held football would turn into a snowball)."""
+    name = _check(variation)
+    if name not in EFFECTS:
+        return background
+    h, w = alpha.shape[:2]
+    person = (alpha > 0.5).astype(np.uint8)
+    if not person.any():
+        return background
+    reach = max(3, int(round(0.08 * np.hypot(h, w))))  # about an arm's length for a full-body person
+    grow = 3 * reach // 2  # the soft edge falls off beyond the reach
+    near = cv2.dilate(person, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    near = cv2.GaussianBlur(near.astype(np.float32), (0, 0), reach / 3)[..., None]
+    plain = apply_variation(scene, name, t, effects=False)
+    return (background * (1 - near) + plain * near).round().astype(np.uint8)
 
 
 def relight_person(rgb: np.ndarray, alpha: np.ndarray, variation: str) -> np.ndarray:

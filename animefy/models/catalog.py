@@ -55,6 +55,8 @@ class ModelSpec:
     scale: int = 1  # output size / input size (upscalers)
     licence: str = "unknown"
     commercial: bool = False
+    terms: str = ""  # what a user may do with a result, in plain words (licence terms per style)
+    terms_zh: str = ""
     regions: tuple[str, ...] = ()
     builtin: bool = False
     notes: str = ""

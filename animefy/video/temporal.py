@@ -84,6 +84,12 @@ class TemporalReport:
         text = "; ".join(parts)
         return text if self.reuse is None else f"{text}. Reuse: {self.reuse.summary()}"
 
+    def plain(self) -> str:
+        """What happened, in plain words (animefy.video.words)."""
+        from animefy.video.words import plain_words
+
+        return " ".join(plain_words(self))
+
     def as_dict(self) -> dict:
         return {
             "frames": self.frames,
@@ -93,7 +99,8 @@ class TemporalReport:
             "glitch_repair": self.options.repair_glitches,
             "rebuilt": [{"frame": i, "box": list(box)} for i, box in self.glitch_boxes.items()],
             "reuse": None if self.reuse is None else self.reuse.as_dict(),
-            "summary": self.summary(),
+            "summary": self.plain(),
+            "details": self.summary(),
         }
 
 
