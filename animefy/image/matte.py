@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -20,6 +20,9 @@ from animefy.image.refine import AlphaStabilizer, decontaminate, refine_alpha
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import session
 from animefy.settings import Settings
+
+if TYPE_CHECKING:
+    from animefy.video.clip import Drawing
 
 
 @dataclass
@@ -33,15 +36,16 @@ class Matte:
 
 
 class Matter(Protocol):
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 RGB (H, W, 3) -> float32 alpha (H, W) in 0..1."""
+    def __call__(self, rgb: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
+        """uint8 RGB (H, W, 3) -> float32 alpha (H, W) in 0..1; in a clip, `drawing` gives the
+        frame's place and the clip's motion for the temporal check."""
         ...
 
     def reset(self) -> None:
         """Forget state carried between video frames."""
         ...
 
-    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+    def matte(self, rgb: np.ndarray, foreground: bool = True, drawing: Drawing | None = None) -> Matte:
         """Alpha and decontaminated foreground for one frame (RvmMatter, ModnetMatter)."""
         ...
 
@@ -82,27 +86,27 @@ class _Refining:
     def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:  # the model's alpha at its working size
         raise NotImplementedError
 
-    def _finish(self, rgb: np.ndarray, small_alpha: np.ndarray) -> np.ndarray:
+    def _finish(self, rgb: np.ndarray, small_alpha: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
         h, w = rgb.shape[:2]
         if self.refine:
             alpha = refine_alpha(rgb, small_alpha)
         else:
             alpha = upsample_alpha(small_alpha, h, w)
         if self.stabilizer is not None:
-            alpha = np.clip(self.stabilizer.push(rgb, alpha), 0.0, 1.0)
+            alpha = np.clip(self.stabilizer.push(rgb, alpha, drawing), 0.0, 1.0)
         return alpha
 
-    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+    def matte(self, rgb: np.ndarray, foreground: bool = True, drawing: Drawing | None = None) -> Matte:
         """Full result for one frame: refined (and, in video, temporally checked) alpha, and
         the decontaminated foreground unless `foreground=False`."""
-        alpha = self._finish(rgb, self._model_alpha(rgb))
+        alpha = self._finish(rgb, self._model_alpha(rgb), drawing)
         fg = decontaminate(rgb, alpha) if foreground else None
         self.last_foreground = fg
         return Matte(alpha, fg)
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
         """Alpha only (the Matter protocol); `matte()` also gives the foreground."""
-        return self.matte(rgb, foreground=False).alpha
+        return self.matte(rgb, foreground=False, drawing=drawing).alpha
 
 
 class RvmMatter(_Refining):

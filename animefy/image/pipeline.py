@@ -27,6 +27,8 @@ from animefy.models.registry import default_style, load
 from animefy.schema import Background, ImageRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
+from animefy.video.clip import Drawing
+from animefy.video.face_tracks import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -151,32 +153,34 @@ class Renderer:
             self._tracker.reset()
 
     # -- split -------------------------------------------------------------------------------
-    def split(self, rgb: np.ndarray) -> Regions:
+    def split(self, rgb: np.ndarray, drawing: Drawing | None = None) -> Regions:
+        """Matte, faces and regions of a frame; in a clip `drawing` is the frame's context (its
+        place, the clip's motion), and gets the matte and faces."""
         if self.matter is None and self.detector is None:
             return whole_frame_regions(rgb.shape[:2])
         alpha = None
         if self.matter is not None:
             with self.timings.stage("matte"):
-                alpha = self.matter(rgb)
+                alpha = self.matter(rgb, drawing)
         faces = []
         if self.detector is not None:
             with self.timings.stage("faces"):
-                faces = self._faces(rgb, alpha)
+                faces = self._faces(rgb, alpha, drawing)
+        if drawing is not None:
+            drawing.alpha, drawing.faces = alpha, faces
         if alpha is None:
             return whole_frame_regions(rgb.shape[:2], faces)
         with self.timings.stage("regions"):
             return make_regions(alpha, faces)
 
-    def _faces(self, rgb: np.ndarray, alpha: np.ndarray | None) -> list:
+    def _faces(self, rgb: np.ndarray, alpha: np.ndarray | None, drawing: Drawing | None) -> list:
         """Faces of people: detections kept by `keep_faces`; in video (`track_faces`), tracks
         with smoothed landmarks."""
         if not self.track_faces:
             return keep_faces(self.detector(rgb), alpha)
         if self._tracker is None:
-            from animefy.video.face_tracks import FaceTracker
-
             self._tracker = FaceTracker(self.detector)
-        return self._tracker(rgb, alpha)
+        return self._tracker(rgb, alpha, drawing)
 
     # -- layers ------------------------------------------------------------------------------
     def _stylize(self, style: str, frames: np.ndarray) -> np.ndarray:

@@ -62,7 +62,8 @@ from animefy.errors import InputError
 from animefy.image.pipeline import Frame, Renderer
 from animefy.image.regions import Regions, merge_boxes, person_boxes
 from animefy.models.runtime import PassCounter
-from animefy.video.flow import FlowEstimator, pixel_grid
+from animefy.video.clip import Drawing
+from animefy.video.flow import FAST, Motion, pixel_grid
 
 
 @dataclass(frozen=True)
@@ -401,7 +402,6 @@ class ScenePlate:
     def __init__(self, options: ReuseOptions, fixed: bool, person_separate: bool, hold: int) -> None:
         self.o, self.fixed, self.person_separate = options, fixed, person_separate
         self.max_age = max(1, options.max_interval // hold)
-        self.flow = FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # 6x faster than MEDIUM (4 vs 28 ms at 480x360)
         self.canvas: np.ndarray | None = None  # painted scene, full resolution, reference coords + margin
         self.inp: np.ndarray | None = None  # input, analysis resolution (blurred RGB float32)
         self.grey: np.ndarray | None = None  # input grey, analysis resolution
@@ -423,7 +423,7 @@ class ScenePlate:
             return np.ones(a.shape, bool)
         return ~_shrink(a.alpha > 0.9, 2)
 
-    def track(self, a: Analysis) -> SceneStep:
+    def track(self, a: Analysis, motion: Motion) -> SceneStep:
         o = self.o
         if self.canvas is None:
             return SceneStep("start")
@@ -434,7 +434,9 @@ class ScenePlate:
         ch, cw = self.grey.shape
         seen = cv2.warpPerspective(self.grey, ta @ h_pred, (aw, ah), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-        flow = self.flow(a.grey, seen)  # frame -> reference as seen from the prediction
+        # Frame -> reference as seen from the prediction: not a pair of drawings, so not shared.
+        # FAST: 6x faster than MEDIUM (4 vs 28 ms at 480x360).
+        flow = motion.estimate(a.grey, seen, FAST)
         gx, gy = pixel_grid(ah, aw)
         px, py = gx + flow[..., 0], gy + flow[..., 1]
         dx, dy = _apply(h_pred, px, py)  # dense correspondence in reference coords
@@ -669,28 +671,33 @@ class PersonPlate:
 
     def __init__(self, options: ReuseOptions, fixed: bool) -> None:
         self.o, self.fixed = options, fixed
-        # The person moves on its own and the flow is all there is to carry it: MEDIUM (28 ms at
-        # 480x360) left 38% of the dancer to redraw where FAST (4 ms) left 53%.
-        self.flow = FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # 6x faster than MEDIUM (4 vs 28 ms at 480x360)
         self.layer: np.ndarray | None = None  # person layer, full resolution
         self.inp: np.ndarray | None = None  # the input the layer shows, analysis resolution
-        self.grey: np.ndarray | None = None  # last frame's grey, analysis resolution
         self.valid: np.ndarray | None = None  # painted (inside a person box), analysis resolution
         self.gen: np.ndarray | None = None  # resamples since painted
         self.moving = False  # the whole person was redrawn last time because most of it moved
 
     def step(
-        self, renderer: Renderer, style: str, frame: np.ndarray, reg: Regions, a: Analysis, report: ReuseReport
+        self,
+        renderer: Renderer,
+        style: str,
+        drawing: Drawing,
+        reg: Regions,
+        a: Analysis,
+        report: ReuseReport,
     ) -> np.ndarray:
+        frame = drawing.frame
         h, w = frame.shape[:2]
         need = a.alpha > 0.03
-        if self.layer is None or not need.any() or self.moving:
+        if self.layer is None or not need.any() or self.moving or not drawing.has_previous:
             # A person who moved all over last time is redrawn again without measuring; every
             # other drawing, so one who stops is carried again one drawing later.
             self.moving = False
             return self._full(renderer, frame, reg, a, report, need)
         ah, aw = a.shape
-        flow = self.flow(a.grey, self.grey)  # this frame -> the last one
+        # The person moves on its own and the flow is all there is to carry it: the clip's
+        # MEDIUM flow (FAST left 53% of the dancer to redraw where MEDIUM left 38%).
+        flow = drawing.to_previous(a.shape)  # this frame -> the last one
         still = (flow**2).sum(-1) < 0.15**2
         flow[still] = 0.0
         gx, gy = pixel_grid(ah, aw)
@@ -742,7 +749,6 @@ class PersonPlate:
         self.inp = inp * (1 - wa[..., None]) + a.rgb * wa[..., None]
         self.valid = np.maximum(valid, (wa > 0.5).astype(np.float32))
         self.gen = np.where(wa > 0.5, 0, gen).astype(np.uint8)
-        self.grey = a.grey
         report.person_drawings += 1
         report.person_area += float((wa > 0.5)[need].mean()) if need.any() else 0.0
         return carried
@@ -798,7 +804,6 @@ class PersonPlate:
         self.inp = a.rgb.copy()
         self.valid = cv2.resize(painted, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         self.gen = np.zeros(a.shape, np.uint8)
-        self.grey = a.grey
         if need.any():
             report.person_drawings += 1
             report.person_area += 1.0
@@ -815,31 +820,42 @@ class Reuser:
 
     def __init__(self, renderer: Renderer, options: ReuseOptions | None = None, hold: int = 1) -> None:
         self.renderer, self.o, self.hold = renderer, options or ReuseOptions(), hold
-        self.report = ReuseReport(self.o, hold)
         self.scene_style = renderer.scene_style if self.o.enabled else None
         self.person_style = renderer.person_style if self.o.enabled else None
+        # On its own it estimates the motion itself; in a clip it gets it from the drawings.
+        self.motion = Motion(side=self.o.analysis_side, keep=2)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new clip: empty plates, a new report."""
+        r = self.renderer
+        self.motion.reset()
+        self.report = ReuseReport(self.o, self.hold)
         self.scene: ScenePlate | None = None
         self.person: PersonPlate | None = None
         if self.scene_style:
-            fixed = bool(renderer.stylizers[self.scene_style].caps.fixed_size)
+            fixed = bool(r.stylizers[self.scene_style].caps.fixed_size)
             # The person is drawn apart from the scene (and the scene under it is not shown) when
             # there is a matte and the person has another style than the background.
-            separate = renderer.matter is not None and renderer.options.person_style != renderer.options.bg_style
-            self.scene = ScenePlate(self.o, fixed, separate, hold)
+            separate = r.matter is not None and r.options.person_style != r.options.bg_style
+            self.scene = ScenePlate(self.o, fixed, separate, self.hold)
         if self.person_style:
-            self.person = PersonPlate(self.o, bool(renderer.stylizers[self.person_style].caps.fixed_size))
+            self.person = PersonPlate(self.o, bool(r.stylizers[self.person_style].caps.fixed_size))
         self._noted = False
 
-    def render(self, frames: np.ndarray, regions: list[Regions]) -> list[Frame]:
+    def render(self, frames: np.ndarray, regions: list[Regions], drawings: list[Drawing] | None = None) -> list[Frame]:
+        """The drawings of a batch; in a clip `drawings` are their contexts (the clip's motion)."""
         if not self._noted:
             self.report.notes = self.renderer.fixed_size_notes(frames.shape[1:3])
             self._noted = True
         if self.scene is None and self.person is None:
             self.report.drawings += len(frames)
             return self.renderer.render(frames, regions)
-        return [self._one(frame, reg) for frame, reg in zip(frames, regions, strict=True)]
+        drawings = drawings or [Drawing.start(self.motion, frame) for frame in frames]
+        return [self._one(d, reg) for d, reg in zip(drawings, regions, strict=True)]
 
-    def _one(self, frame: np.ndarray, reg: Regions) -> Frame:
+    def _one(self, drawing: Drawing, reg: Regions) -> Frame:
+        frame = drawing.frame
         r, report = self.renderer, self.report
         index = report.drawings * self.hold
         report.drawings += 1
@@ -850,12 +866,12 @@ class Reuser:
         person = None
         if self.person is not None:
             before = report.person_area
-            person = self.person.step(r, self.person_style, frame, reg, a, report)
+            person = self.person.step(r, self.person_style, drawing, reg, a, report)
             trace["person"] = round(report.person_area - before, 3)
         scene, step = None, None
         if self.scene is not None:
             with r.timings.stage("reuse"):
-                step = self.scene.track(a)
+                step = self.scene.track(a, drawing.motion)
             need = max(int(self.scene.need(a).sum()), 1)
             trace["stale"] = {k: round(v / need, 4) for k, v in step.causes.items()}
             if step.full is None:
