@@ -69,6 +69,33 @@ def rvm_downsample_ratio(h: int, w: int, internal: int = 512) -> float:
     return max(1 / 64, round(ratio * 64) / 64)
 
 
+@dataclass(frozen=True)
+class InputConvention:
+    """How a model wants its picture, from its catalog entry: colour order, value range,
+    layout and the size multiple its side lengths must have."""
+
+    value_range: tuple[float, float] = (0.0, 1.0)
+    layout: str = "NCHW"
+    color: str = "RGB"
+    multiple: int = 1
+
+    @classmethod
+    def of(cls, spec: ModelSpec | None, default: InputConvention) -> InputConvention:
+        """The catalog entry's convention (`default` when there is no entry, e.g. a bare file)."""
+        if spec is None:
+            return default
+        return cls(tuple(spec.value_range), spec.layout, spec.color, max(1, spec.size_multiple))
+
+    def tensor(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 RGB (H, W, 3) -> the model's float32 input (a batch of one unless HWC)."""
+        x = rgb[..., ::-1] if self.color == "BGR" else rgb
+        lo, hi = self.value_range
+        x = x.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+        if self.layout == "NCHW":
+            x = x.transpose(2, 0, 1)
+        return np.ascontiguousarray(x if self.layout == "HWC" else x[None])
+
+
 def upsample_alpha(alpha: np.ndarray, h: int, w: int) -> np.ndarray:
     if alpha.shape == (h, w):
         return alpha.astype(np.float32, copy=False)
@@ -128,6 +155,7 @@ class RvmMatter(_Refining):
         stabilize: bool = True,
     ) -> None:
         self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
+        self.convention = InputConvention.of(spec, InputConvention((0.0, 1.0), "NCHW"))
         self.max_side = max_side
         self.internal = internal
         self.settle = settle
@@ -158,9 +186,9 @@ class RvmMatter(_Refining):
             if self.shape is not None:
                 self.reset()
             self.shape = (h, w)
-        rh, rw = work_size(h, w, self.max_side)
+        rh, rw = work_size(h, w, self.max_side, self.convention.multiple)
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else rgb
-        src = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+        src = self.convention.tensor(small)
         ratio = rvm_downsample_ratio(rh, rw, self.internal)
         for _ in range(self.settle if self.frames_seen == 0 else 0):
             self._pass(src, ratio)
@@ -173,7 +201,8 @@ class RvmMatter(_Refining):
 
 
 class ModnetMatter(_Refining):
-    """MODNet portrait matting (stateless): short side 512, multiple of 32, input in [-1, 1]."""
+    """MODNet portrait matting (stateless): long side 512; its input convention (multiple of
+    32, values in [-1, 1]) comes from the catalog."""
 
     def __init__(
         self,
@@ -186,6 +215,7 @@ class ModnetMatter(_Refining):
     ) -> None:
         self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
         self.input_name = self.session.get_inputs()[0].name
+        self.convention = InputConvention.of(spec, InputConvention((-1.0, 1.0), "NCHW", multiple=32))
         self.max_side = max_side
         self.refine = refine
         self.stabilizer = AlphaStabilizer() if stabilize else None
@@ -198,10 +228,9 @@ class ModnetMatter(_Refining):
 
     def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
-        rh, rw = work_size(h, w, self.max_side, multiple=32)
+        rh, rw = work_size(h, w, self.max_side, self.convention.multiple)
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA)
-        x = small.astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
-        return self.session.run(None, {self.input_name: x})[0][0, 0]
+        return self.session.run(None, {self.input_name: self.convention.tensor(small)})[0][0, 0]
 
     def observe(self, rgb: np.ndarray) -> None:
         """MODNet has no state: nothing to update."""

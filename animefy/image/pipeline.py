@@ -297,6 +297,24 @@ class Renderer:
             return None
         return o.person_style
 
+    def stage(self, name: str):
+        """Time a step of the caller's under `name` in this request's timings."""
+        return self.timings.stage(name)
+
+    @property
+    def person_separate(self) -> bool:
+        """Whether the person is drawn apart from the scene (a matte, and another style than
+        the background's): the scene under the person is then not shown."""
+        return self.matter is not None and self.options.person_style != self.options.bg_style
+
+    @property
+    def has_matte(self) -> bool:
+        return self.matter is not None
+
+    def fixed_size(self, style: str) -> bool:
+        """Whether `style`'s model takes one input size only (each pass costs a whole frame)."""
+        return bool(self.stylizers[style].caps.fixed_size)
+
     def style_region(self, style: str, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """`style` on frame[y0:y1, x0:x1] at the scale the whole frame is drawn at."""
         y0, y1, x0, x1 = box

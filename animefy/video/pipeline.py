@@ -214,13 +214,19 @@ def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Pat
                        sar=info.sar, start=info.start_offset)  # fmt: skip
 
 
+def temporal_options(request: VideoRequest) -> TemporalOptions:
+    """The supervisor's options from a request's video fields (the schema is plain data)."""
+    return TemporalOptions(deflicker=request.strength > 0, strength=request.strength,
+                           repair_glitches=request.glitch_repair, hold=request.hold)  # fmt: skip
+
+
 def _check_call(
     src: Path, out: Path, options: ImageRequest, temporal: TemporalOptions | None, fmt: str | None, batch_size: int
 ) -> tuple[TemporalOptions, str]:
     """The temporal options and output kind for a call, or InputError before any work. A
     VideoRequest carries its own temporal options and transparent format."""
     if isinstance(options, VideoRequest):
-        temporal = temporal or options.temporal()
+        temporal = temporal or temporal_options(options)
         if fmt is None and "transparent_format" in options.model_fields_set:
             fmt = options.transparent_format
     if batch_size < 1:
@@ -251,7 +257,7 @@ def stylize_video(
     options = options or VideoRequest()
     src, out = Path(src), Path(out)
     temporal, kind = _check_call(src, out, options, temporal, transparent_format, batch_size)
-    reuse = reuse or (options.reuse_options() if isinstance(options, VideoRequest) else ReuseOptions())
+    reuse = reuse or (ReuseOptions(enabled=options.reuse) if isinstance(options, VideoRequest) else ReuseOptions())
     info = probe(src, settings)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
