@@ -324,3 +324,20 @@ def test_motion_estimates_each_pair_once_and_resizes_on_request():
     assert not motion.has(0) and motion.has(1)  # only the last `keep` drawings are kept
     Drawing.start(motion, cv2.resize(frames[0], (40, 30)))  # another size: a new clip
     assert not motion.has(3)
+
+
+def test_clip_state_resets_the_motion_and_every_stage():
+    from animefy.video.clip import ClipState
+    from animefy.video.flow import Motion
+    from animefy.video.temporal import TemporalSupervisor
+
+    frames, _ = moving_clip(frames=3, speed=1.0)
+    supervisor = TemporalSupervisor(TemporalOptions())
+    clip = ClipState(Motion(side=64), [supervisor, None])
+    for f in frames:
+        d = clip.drawing(f)
+        supervisor.push(f, f, None, d)
+    assert clip.motion.has(2) and supervisor.report.drawings == 3 and supervisor.window
+    clip.reset()
+    assert not clip.motion.has(2) and supervisor.report.drawings == 0 and not supervisor.window
+    assert clip.drawing(frames[0]).index == 0 and not clip.drawing(frames[1]).motion.has(-1)
