@@ -144,17 +144,6 @@ class VideoRequest(ImageRequest):
     reuse: bool = _f(True, "stylize the background at keyframes and carry it with the camera between them (and "
                      "parts of the person that hold still); off = every frame from scratch", ui="advanced")  # fmt: skip
 
-    def temporal(self):
-        from animefy.video.temporal import TemporalOptions
-
-        return TemporalOptions(deflicker=self.strength > 0, strength=self.strength,
-                               repair_glitches=self.glitch_repair, hold=self.hold)  # fmt: skip
-
-    def reuse_options(self):
-        from animefy.video.reuse import ReuseOptions
-
-        return ReuseOptions(enabled=self.reuse)
-
     def output_suffix(self) -> str:
         if not self.transparent:
             return ".mp4"

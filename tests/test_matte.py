@@ -240,3 +240,21 @@ def test_real_rvm_hair_fringe_is_decontaminated(real_models):
     raw = (rgb.astype(np.float32).mean(-1) * m.alpha)[band].mean()
     clean = (m.foreground.astype(np.float32).mean(-1) * m.alpha)[band].mean()
     assert clean < raw - 5, (raw, clean)
+
+
+def test_matter_input_convention_is_read_from_the_catalog():
+    """Issue 21: a matter scales, orders and lays out its input as its catalog entry says."""
+    from animefy.image.matte import InputConvention
+    from animefy.models.catalog import load_catalog
+
+    catalog = load_catalog(Settings.from_env())
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 255
+    modnet = InputConvention.of(catalog.get("modnet", "matte"), InputConvention())
+    assert modnet.multiple == 32 and modnet.value_range == (-1.0, 1.0)
+    x = modnet.tensor(rgb)
+    assert x.shape == (1, 3, 2, 3) and x[0, 0].min() == 1.0 and x[0, 2].max() == -1.0
+    rvm = InputConvention.of(catalog.get("rvm", "matte"), InputConvention((-1.0, 1.0)))
+    assert rvm.value_range == (0.0, 1.0) and rvm.tensor(rgb)[0, 1].max() == 0.0
+    bgr = InputConvention((0.0, 1.0), "NHWC", "BGR").tensor(rgb)
+    assert bgr.shape == (1, 2, 3, 3) and bgr[0, 0, 0].tolist() == [0.0, 0.0, 1.0]

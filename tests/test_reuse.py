@@ -400,3 +400,40 @@ def test_faces_are_carried_with_a_person_who_holds_still(reuse_models):
     outs, report, calls = face_run([add_person(bg, x) for x in xs], xs)
     assert report.faces_redrawn == len(calls) == 6  # a moving face is drawn every time
     assert (outs[5][37:43, xs[5] + 9 : xs[5] + 15, 1] > 200).all()
+
+
+def test_one_motion_estimate_per_pair_of_drawings(reuse_models, tmp_path, monkeypatch):
+    """Issue 21: the matte's check, the person plate and the supervisor share one flow per pair
+    of drawings and preset (the clip's Motion); only the scene plate's prediction (a picture,
+    not a drawing) is estimated apart. A counting estimator sees every estimate."""
+    import hashlib
+    from fractions import Fraction
+
+    import animefy.video.flow as flow
+    from animefy.video.io import VideoWriter
+    from animefy.video.pipeline import stylize_video
+
+    real, calls = flow.FlowEstimator, []
+
+    class CountingFlow:
+        def __init__(self, preset: int = flow.MEDIUM) -> None:
+            self.preset, self.inner = preset, real(preset)
+
+        def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            digest = [hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest() for x in (a, b)]
+            calls.append((self.preset, *digest))
+            return self.inner(a, b)
+
+    monkeypatch.setattr(flow, "FlowEstimator", CountingFlow)
+    src = tmp_path / "pan.mp4"
+    writer = VideoWriter(src, W, H, Fraction(25))
+    for t, f in enumerate(pan_clip(10, 1.0)):
+        writer.write(add_person(f, 30 + 3 * t))  # a walker: the person plate needs the motion too
+    writer.close()
+    result = stylize_video(src, tmp_path / "out.mp4", VideoRequest(person_style="invert", background_style="darken"))
+    assert result.reuse.person_drawings > 1
+    pairs = [c for c in calls if c[0] == flow.MEDIUM]
+    assert len(pairs) == len(set(pairs))  # no pair of pictures estimated twice
+    assert len(pairs) == 2 * (10 - 1)  # forward and backward between neighbours: the supervisor's, shared
+    assert {c[0] for c in calls} <= {flow.MEDIUM, flow.FAST}  # the matte's check asks the shared motion
+    assert len(calls) - len(pairs) <= 9  # the scene plate's prediction, one per carried drawing

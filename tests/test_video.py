@@ -295,3 +295,49 @@ def test_replacement_background_is_stylized_once_per_video(tmp_path, tiny_setup,
     options = StyleOptions(person_style="invert", background="image", background_style="darken")
     res = stylize_video(src, tmp_path / "o.mp4", options, batch_size=4, picture=picture)
     assert res.frames == 12 and sum(model_calls["darken"]) == 1  # one picture, stylized once
+
+
+def test_motion_estimates_each_pair_once_and_resizes_on_request():
+    from animefy.video.clip import Drawing
+    from animefy.video.flow import FlowEstimator, Motion
+
+    made = []
+
+    def estimators(preset):
+        made.append(preset)
+        return FlowEstimator(preset)
+
+    frames, _ = moving_clip(frames=4, speed=2.0)  # moves right 2 px a frame
+    motion = Motion(side=64, keep=3, estimators=estimators)
+    drawings = [Drawing.start(motion, f) for f in frames[:2]]
+    h, w = motion.grey(1).shape
+    assert max(h, w) == 64 and not drawings[0].has_previous and drawings[1].has_previous
+    back = drawings[1].to_previous()
+    assert back is drawings[1].to_previous() and motion.estimates == 1  # cached
+    big = drawings[1].to_previous((2 * h, 2 * w))
+    assert big.shape == (2 * h, 2 * w, 2) and motion.estimates == 1  # resized, not estimated again
+    assert np.allclose(np.median(big[..., 0]), 2 * np.median(back[..., 0]), atol=0.05)
+    drawings[1].from_previous()
+    assert motion.estimates == 2 and len(made) == 1  # one estimator per preset
+    for f in frames[2:]:
+        Drawing.start(motion, f)
+    assert not motion.has(0) and motion.has(1)  # only the last `keep` drawings are kept
+    Drawing.start(motion, cv2.resize(frames[0], (40, 30)))  # another size: a new clip
+    assert not motion.has(3)
+
+
+def test_clip_state_resets_the_motion_and_every_stage():
+    from animefy.video.clip import ClipState
+    from animefy.video.flow import Motion
+    from animefy.video.temporal import TemporalSupervisor
+
+    frames, _ = moving_clip(frames=3, speed=1.0)
+    supervisor = TemporalSupervisor(TemporalOptions())
+    clip = ClipState(Motion(side=64), [supervisor, None])
+    for f in frames:
+        d = clip.drawing(f)
+        supervisor.push(f, f, None, d)
+    assert clip.motion.has(2) and supervisor.report.drawings == 3 and supervisor.window
+    clip.reset()
+    assert not clip.motion.has(2) and supervisor.report.drawings == 0 and not supervisor.window
+    assert clip.drawing(frames[0]).index == 0 and not clip.drawing(frames[1]).motion.has(-1)

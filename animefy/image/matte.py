@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -20,6 +20,9 @@ from animefy.image.refine import AlphaStabilizer, decontaminate, refine_alpha
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import session
 from animefy.settings import Settings
+
+if TYPE_CHECKING:
+    from animefy.video.clip import Drawing
 
 
 @dataclass
@@ -33,15 +36,16 @@ class Matte:
 
 
 class Matter(Protocol):
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 RGB (H, W, 3) -> float32 alpha (H, W) in 0..1."""
+    def __call__(self, rgb: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
+        """uint8 RGB (H, W, 3) -> float32 alpha (H, W) in 0..1; in a clip, `drawing` gives the
+        frame's place and the clip's motion for the temporal check."""
         ...
 
     def reset(self) -> None:
         """Forget state carried between video frames."""
         ...
 
-    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+    def matte(self, rgb: np.ndarray, foreground: bool = True, drawing: Drawing | None = None) -> Matte:
         """Alpha and decontaminated foreground for one frame (RvmMatter, ModnetMatter)."""
         ...
 
@@ -65,6 +69,33 @@ def rvm_downsample_ratio(h: int, w: int, internal: int = 512) -> float:
     return max(1 / 64, round(ratio * 64) / 64)
 
 
+@dataclass(frozen=True)
+class InputConvention:
+    """How a model wants its picture, from its catalog entry: colour order, value range,
+    layout and the size multiple its side lengths must have."""
+
+    value_range: tuple[float, float] = (0.0, 1.0)
+    layout: str = "NCHW"
+    color: str = "RGB"
+    multiple: int = 1
+
+    @classmethod
+    def of(cls, spec: ModelSpec | None, default: InputConvention) -> InputConvention:
+        """The catalog entry's convention (`default` when there is no entry, e.g. a bare file)."""
+        if spec is None:
+            return default
+        return cls(tuple(spec.value_range), spec.layout, spec.color, max(1, spec.size_multiple))
+
+    def tensor(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 RGB (H, W, 3) -> the model's float32 input (a batch of one unless HWC)."""
+        x = rgb[..., ::-1] if self.color == "BGR" else rgb
+        lo, hi = self.value_range
+        x = x.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+        if self.layout == "NCHW":
+            x = x.transpose(2, 0, 1)
+        return np.ascontiguousarray(x if self.layout == "HWC" else x[None])
+
+
 def upsample_alpha(alpha: np.ndarray, h: int, w: int) -> np.ndarray:
     if alpha.shape == (h, w):
         return alpha.astype(np.float32, copy=False)
@@ -82,27 +113,27 @@ class _Refining:
     def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:  # the model's alpha at its working size
         raise NotImplementedError
 
-    def _finish(self, rgb: np.ndarray, small_alpha: np.ndarray) -> np.ndarray:
+    def _finish(self, rgb: np.ndarray, small_alpha: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
         h, w = rgb.shape[:2]
         if self.refine:
             alpha = refine_alpha(rgb, small_alpha)
         else:
             alpha = upsample_alpha(small_alpha, h, w)
         if self.stabilizer is not None:
-            alpha = np.clip(self.stabilizer.push(rgb, alpha), 0.0, 1.0)
+            alpha = np.clip(self.stabilizer.push(rgb, alpha, drawing), 0.0, 1.0)
         return alpha
 
-    def matte(self, rgb: np.ndarray, foreground: bool = True) -> Matte:
+    def matte(self, rgb: np.ndarray, foreground: bool = True, drawing: Drawing | None = None) -> Matte:
         """Full result for one frame: refined (and, in video, temporally checked) alpha, and
         the decontaminated foreground unless `foreground=False`."""
-        alpha = self._finish(rgb, self._model_alpha(rgb))
+        alpha = self._finish(rgb, self._model_alpha(rgb), drawing)
         fg = decontaminate(rgb, alpha) if foreground else None
         self.last_foreground = fg
         return Matte(alpha, fg)
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
         """Alpha only (the Matter protocol); `matte()` also gives the foreground."""
-        return self.matte(rgb, foreground=False).alpha
+        return self.matte(rgb, foreground=False, drawing=drawing).alpha
 
 
 class RvmMatter(_Refining):
@@ -124,6 +155,7 @@ class RvmMatter(_Refining):
         stabilize: bool = True,
     ) -> None:
         self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
+        self.convention = InputConvention.of(spec, InputConvention((0.0, 1.0), "NCHW"))
         self.max_side = max_side
         self.internal = internal
         self.settle = settle
@@ -154,9 +186,9 @@ class RvmMatter(_Refining):
             if self.shape is not None:
                 self.reset()
             self.shape = (h, w)
-        rh, rw = work_size(h, w, self.max_side)
+        rh, rw = work_size(h, w, self.max_side, self.convention.multiple)
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else rgb
-        src = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+        src = self.convention.tensor(small)
         ratio = rvm_downsample_ratio(rh, rw, self.internal)
         for _ in range(self.settle if self.frames_seen == 0 else 0):
             self._pass(src, ratio)
@@ -169,7 +201,8 @@ class RvmMatter(_Refining):
 
 
 class ModnetMatter(_Refining):
-    """MODNet portrait matting (stateless): short side 512, multiple of 32, input in [-1, 1]."""
+    """MODNet portrait matting (stateless): long side 512; its input convention (multiple of
+    32, values in [-1, 1]) comes from the catalog."""
 
     def __init__(
         self,
@@ -182,6 +215,7 @@ class ModnetMatter(_Refining):
     ) -> None:
         self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
         self.input_name = self.session.get_inputs()[0].name
+        self.convention = InputConvention.of(spec, InputConvention((-1.0, 1.0), "NCHW", multiple=32))
         self.max_side = max_side
         self.refine = refine
         self.stabilizer = AlphaStabilizer() if stabilize else None
@@ -194,10 +228,9 @@ class ModnetMatter(_Refining):
 
     def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
-        rh, rw = work_size(h, w, self.max_side, multiple=32)
+        rh, rw = work_size(h, w, self.max_side, self.convention.multiple)
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA)
-        x = small.astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
-        return self.session.run(None, {self.input_name: x})[0][0, 0]
+        return self.session.run(None, {self.input_name: self.convention.tensor(small)})[0][0, 0]
 
     def observe(self, rgb: np.ndarray) -> None:
         """MODNet has no state: nothing to update."""

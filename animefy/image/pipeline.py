@@ -27,6 +27,8 @@ from animefy.models.registry import default_style, load
 from animefy.schema import Background, ImageRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
+from animefy.video.clip import Drawing
+from animefy.video.face_tracks import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -163,32 +165,34 @@ class Renderer:
             self._tracker.reset()
 
     # -- split -------------------------------------------------------------------------------
-    def split(self, rgb: np.ndarray) -> Regions:
+    def split(self, rgb: np.ndarray, drawing: Drawing | None = None) -> Regions:
+        """Matte, faces and regions of a frame; in a clip `drawing` is the frame's context (its
+        place, the clip's motion), and gets the matte and faces."""
         if self.matter is None and self.detector is None:
             return whole_frame_regions(rgb.shape[:2])
         alpha = None
         if self.matter is not None:
             with self.timings.stage("matte"):
-                alpha = self.matter(rgb)
+                alpha = self.matter(rgb, drawing)
         faces = []
         if self.detector is not None:
             with self.timings.stage("faces"):
-                faces = self._faces(rgb, alpha)
+                faces = self._faces(rgb, alpha, drawing)
+        if drawing is not None:
+            drawing.alpha, drawing.faces = alpha, faces
         if alpha is None:
             return whole_frame_regions(rgb.shape[:2], faces)
         with self.timings.stage("regions"):
             return make_regions(alpha, faces)
 
-    def _faces(self, rgb: np.ndarray, alpha: np.ndarray | None) -> list:
+    def _faces(self, rgb: np.ndarray, alpha: np.ndarray | None, drawing: Drawing | None) -> list:
         """Faces of people: detections kept by `keep_faces`; in video (`track_faces`), tracks
         with smoothed landmarks."""
         if not self.track_faces:
             return keep_faces(self.detector(rgb), alpha)
         if self._tracker is None:
-            from animefy.video.face_tracks import FaceTracker
-
             self._tracker = FaceTracker(self.detector)
-        return self._tracker(rgb, alpha)
+        return self._tracker(rgb, alpha, drawing)
 
     # -- layers ------------------------------------------------------------------------------
     def _stylize(self, style: str, frames: np.ndarray) -> np.ndarray:
@@ -304,6 +308,24 @@ class Renderer:
         if o.person_style == o.bg_style and self.scene_style is not None:
             return None
         return o.person_style
+
+    def stage(self, name: str):
+        """Time a step of the caller's under `name` in this request's timings."""
+        return self.timings.stage(name)
+
+    @property
+    def person_separate(self) -> bool:
+        """Whether the person is drawn apart from the scene (a matte, and another style than
+        the background's): the scene under the person is then not shown."""
+        return self.matter is not None and self.options.person_style != self.options.bg_style
+
+    @property
+    def has_matte(self) -> bool:
+        return self.matter is not None
+
+    def fixed_size(self, style: str) -> bool:
+        """Whether `style`'s model takes one input size only (each pass costs a whole frame)."""
+        return bool(self.stylizers[style].caps.fixed_size)
 
     def style_region(self, style: str, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """`style` on frame[y0:y1, x0:x1] at the scale the whole frame is drawn at."""

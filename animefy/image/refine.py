@@ -8,7 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from animefy.video.flow import warp
+from animefy.video.clip import Drawing
+from animefy.video.flow import Motion, resize_to, warp
 
 # ---------------------------------------------------------------------------------------------
 # Guided filter
@@ -220,34 +221,36 @@ class AlphaStabilizer:
         self.image_threshold = image_threshold  # grey levels of local change that mean "the picture changed"
         self.jump = jump  # an alpha change bigger than this is a candidate glitch
         self.smoothing = smoothing
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        # On its own it estimates the motion itself; in a clip it gets it from the drawing.
+        self.motion = Motion(side=flow_side, keep=2, preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self.reset()
 
     def reset(self) -> None:
+        self.motion.reset()
         self.prev_grey: np.ndarray | None = None
         self.prev_raw: np.ndarray | None = None
         self.prev_out: np.ndarray | None = None
         self.prev_shape: tuple[int, int] | None = None
         self.last_weight: np.ndarray | None = None
 
-    def _small(self, img: np.ndarray, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-        h, w = img.shape[:2]
-        s = min(1.0, self.flow_side / max(h, w))
-        if s == 1.0:
-            return img
-        return cv2.resize(img, (max(8, round(w * s)), max(8, round(h * s))), interpolation=interpolation)
+    def _small(self, img: np.ndarray) -> np.ndarray:
+        return resize_to(img, self.flow_side, min_side=8)
 
-    def push(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        """The stabilized alpha (float32 (H, W)) for this frame, given its raw alpha."""
+    def push(self, rgb: np.ndarray, alpha: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
+        """The stabilized alpha (float32 (H, W)) for this frame, given its raw alpha. In a clip
+        `drawing` gives the frame's place and the clip's motion (else this object's own)."""
         alpha = alpha.astype(np.float32, copy=False)
-        grey = self._small(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb)
+        drawing = drawing or Drawing.start(self.motion, rgb)
         raw = self._small(alpha)
-        if self.prev_grey is None or self.prev_shape != alpha.shape:
+        grey = drawing.grey
+        if grey.shape != raw.shape:
+            grey = cv2.resize(grey, (raw.shape[1], raw.shape[0]), interpolation=cv2.INTER_AREA)
+        if self.prev_grey is None or self.prev_shape != alpha.shape or not drawing.has_previous:
             self.prev_grey, self.prev_raw, self.prev_out, self.prev_shape = grey, raw, alpha, alpha.shape
             self.last_weight = np.zeros_like(raw)
             return alpha
         # Flow from this frame to the previous one: warp() brings previous-frame maps here.
-        flow = self.dis.calc(grey, self.prev_grey, None)
+        flow = drawing.to_previous(grey.shape)
         prev_grey = warp(self.prev_grey.astype(np.float32), flow)
         prev_raw = warp(self.prev_raw, flow)
         change = cv2.blur(np.abs(grey.astype(np.float32) - prev_grey), (5, 5))

@@ -10,7 +10,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from animefy.models.registry import Capabilities
+from animefy.models.capabilities import Capabilities
 from animefy.models.runtime import count_passes
 
 FIXED_MODES = ("auto", "letterbox", "tiles")

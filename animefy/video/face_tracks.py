@@ -1,8 +1,8 @@
 """Faces through a clip as tracks: stable ids, steady crops.
 
-YuNet runs every `every` frames; in between each face is carried along by optical flow (DIS on
-a small window around it, `animefy.video.flow.FlowEstimator`; a similarity transform fitted to
-the flow inside the face moves its landmarks). Detections are matched to tracks by box overlap
+YuNet runs every `every` frames; in between each face is carried along by optical flow (the
+clip's shared motion from the previous drawing, `animefy.video.flow.Motion`; a similarity
+transform fitted to the flow inside the face moves its landmarks). Detections are matched to tracks by box overlap
 (IoU), then by centre distance, and pull the flow-carried landmarks half way toward them (all
 the way when they disagree by much): the flow carries the motion without lag, the detections
 take out its drift, and their own noise averages out. An unmatched detection starts a new
@@ -27,7 +27,8 @@ import numpy as np
 
 from animefy.image.face_pass import ON_PERSON, keep_faces
 from animefy.image.faces import Face, similarity
-from animefy.video.flow import FlowEstimator, to_gray
+from animefy.video.clip import Drawing
+from animefy.video.flow import Motion
 
 # One Euro parameters, in frames and face sizes (tests/test_faces.py, benchmarks/faces.py): at
 # rest the cutoff is 0.04 cycles/frame (a time constant of 4 frames); each face size per frame
@@ -125,27 +126,34 @@ class FaceTracker:
         self.detector, self.every, self.max_missed = detector, max(1, every), max_missed
         self.filter_args = (min_cutoff, beta, d_cutoff)
         self.smooth = smooth
-        self.flow = FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        # On its own it estimates the motion itself, at full resolution; in a clip it gets it
+        # from the drawing.
+        self.motion = Motion(side=1 << 16, keep=2)
         self.reset()
 
     def reset(self) -> None:
+        self.motion.reset()
         self.tracks: list[Track] = []
         self.frame = 0
-        self.prev: np.ndarray | None = None
+        self.prev: tuple[int, int] | None = None  # the last frame's size
         self.raw: dict[int, np.ndarray] = {}
         self._ids = itertools.count()
 
-    def __call__(self, rgb: np.ndarray, alpha: np.ndarray | None = None) -> list[Face]:
-        gray = to_gray(rgb)
-        if self.prev is not None and self.prev.shape == gray.shape:
-            for track in self.tracks:
-                self._propagate(track, self.prev, gray)
-            self.tracks = [t for t in self.tracks if self._still_there(t, gray.shape, alpha)]
-        elif self.prev is not None:  # a new size: start over
+    def __call__(self, rgb: np.ndarray, alpha: np.ndarray | None = None, drawing: Drawing | None = None) -> list[Face]:
+        """The faces of this frame; in a clip `drawing` gives its place and the clip's motion."""
+        drawing = drawing or Drawing.start(self.motion, rgb)
+        shape = rgb.shape[:2]
+        if self.prev is not None and self.prev == shape and drawing.has_previous:
+            if self.tracks:
+                flow = drawing.from_previous(shape)
+                for track in self.tracks:
+                    self._propagate(track, flow)
+            self.tracks = [t for t in self.tracks if self._still_there(t, shape, alpha)]
+        elif self.prev is not None:  # a new size or a new clip: start over
             self.tracks = []
         if self.frame % self.every == 0:
             self._detect(rgb, alpha)
-        self.prev, self.frame = gray, self.frame + 1
+        self.prev, self.frame = shape, self.frame + 1
         self.raw = {t.id: t.landmarks.copy() for t in self.tracks}
         for track in self.tracks:
             if self.smooth:
@@ -200,23 +208,19 @@ class FaceTracker:
         track.score, track.missed = face.score, 0
 
     # -- between detections ------------------------------------------------------------------
-    def _propagate(self, track: Track, prev: np.ndarray, gray: np.ndarray) -> None:
-        """Move the track's landmarks and box by the flow inside its face box."""
-        h, w = gray.shape
+    @staticmethod
+    def _propagate(track: Track, flow: np.ndarray) -> None:
+        """Move the track's landmarks and box by the flow (previous frame -> this one, full
+        resolution) inside its face box."""
+        h, w = flow.shape[:2]
         x, y, bw, bh = track.box
-        pad = 0.5 * max(bw, bh)
-        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
-        x1, y1 = int(min(w, x + bw + pad)), int(min(h, y + bh + pad))
-        if x1 - x0 < 16 or y1 - y0 < 16:
-            return
-        flow = self.flow(np.ascontiguousarray(prev[y0:y1, x0:x1]), np.ascontiguousarray(gray[y0:y1, x0:x1]))
         gx, gy = np.meshgrid(np.linspace(x + 0.15 * bw, x + 0.85 * bw, 7), np.linspace(y + 0.15 * bh, y + 0.85 * bh, 7))
         pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
-        inside = (pts[:, 0] >= x0) & (pts[:, 0] < x1 - 1) & (pts[:, 1] >= y0) & (pts[:, 1] < y1 - 1)
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] < h - 1)
         pts = pts[inside]
         if len(pts) < 6:
             return
-        ix, iy = (pts[:, 0] - x0).astype(int), (pts[:, 1] - y0).astype(int)
+        ix, iy = pts[:, 0].astype(int), pts[:, 1].astype(int)
         moved = pts + flow[iy, ix]
         m = similarity(pts, moved)
         track.landmarks = cv2.transform(track.landmarks[None].astype(np.float32), m)[0]

@@ -23,6 +23,8 @@ from animefy.models.runtime import counting_passes
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
+from animefy.video.clip import ClipState
+from animefy.video.flow import Motion
 from animefy.video.io import VideoInfo, VideoWriter, check_limits, check_output_format, probe, read_frames
 from animefy.video.reuse import ReuseOptions, Reuser, ReuseReport
 from animefy.video.temporal import TemporalOptions, TemporalReport, TemporalSupervisor
@@ -217,13 +219,19 @@ def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Pat
                        sar=info.sar, start=info.start_offset)  # fmt: skip
 
 
+def temporal_options(request: VideoRequest) -> TemporalOptions:
+    """The supervisor's options from a request's video fields (the schema is plain data)."""
+    return TemporalOptions(deflicker=request.strength > 0, strength=request.strength,
+                           repair_glitches=request.glitch_repair, hold=request.hold)  # fmt: skip
+
+
 def _check_call(
     src: Path, out: Path, options: ImageRequest, temporal: TemporalOptions | None, fmt: str | None, batch_size: int
 ) -> tuple[TemporalOptions, str]:
     """The temporal options and output kind for a call, or InputError before any work. A
     VideoRequest carries its own temporal options and transparent format."""
     if isinstance(options, VideoRequest):
-        temporal = temporal or options.temporal()
+        temporal = temporal or temporal_options(options)
         if fmt is None and "transparent_format" in options.model_fields_set:
             fmt = options.transparent_format
     if batch_size < 1:
@@ -254,7 +262,7 @@ def stylize_video(
     options = options or VideoRequest()
     src, out = Path(src), Path(out)
     temporal, kind = _check_call(src, out, options, temporal, transparent_format, batch_size)
-    reuse = reuse or (options.reuse_options() if isinstance(options, VideoRequest) else ReuseOptions())
+    reuse = reuse or (ReuseOptions(enabled=options.reuse) if isinstance(options, VideoRequest) else ReuseOptions())
     info = probe(src, settings)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
@@ -269,6 +277,10 @@ def stylize_video(
     messages += renderer.messages
     supervisor = TemporalSupervisor(temporal)
     reuser = Reuser(renderer, reuse, temporal.hold)
+    # The clip's state: one motion estimate per pair of drawings, shared by every stage (the
+    # supervisor runs one batch behind the split), and the stateful stages, reset together.
+    clip = ClipState(Motion(side=temporal.flow_max_side, keep=batch_size + 4), [renderer, reuser, supervisor])
+    clip.reset()
     supervisor.report.reuse = reuser.report
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings))
     writer = _open_writer(out, info, w, h, kind, src)
@@ -287,14 +299,15 @@ def stylize_video(
         for batch in batched(drawings(decoder, temporal.hold, renderer.observe), batch_size):
             frames = np.stack([frame for frame, _ in batch])
             counts += [count for _, count in batch]
-            regions = [renderer.split(frame) for frame in frames]
+            contexts = [clip.drawing(frame) for frame in frames]
+            regions = [renderer.split(d.frame, d) for d in contexts]
             with counting_passes(reuser.report.passes):
-                rendered = reuser.render(frames, regions)
+                rendered = reuser.render(frames, regions, contexts)
             with timings.stage("temporal"):
                 ready = []
-                for frame, reg, res in zip(frames, regions, rendered, strict=True):
+                for d, reg, res in zip(contexts, regions, rendered, strict=True):
                     styled = res.rgb if res.alpha is None else np.dstack([res.rgb, _alpha8(res.alpha)])
-                    ready += supervisor.push(frame, styled, reg.alpha if renderer.matter is not None else None)
+                    ready += supervisor.push(d.frame, styled, reg.alpha if renderer.matter is not None else None, d)
             emit(ready)
         with timings.stage("temporal"):
             ready = supervisor.flush()

@@ -21,7 +21,8 @@ import numpy as np
 
 from animefy.errors import InputError
 from animefy.schema import DEFAULT_STRENGTH
-from animefy.video.flow import FlowEstimator, consistent, resize_mask, resize_to, warp
+from animefy.video.clip import Drawing
+from animefy.video.flow import Motion, consistent, resize_mask, warp
 
 HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
 
@@ -131,27 +132,44 @@ def _block_max(score: np.ndarray, block: int) -> tuple[float, tuple[int, int]]:
 class TemporalSupervisor:
     def __init__(self, options: TemporalOptions | None = None) -> None:
         self.options = options or TemporalOptions()
-        self.flow = FlowEstimator()
+        # On its own it estimates the motion itself; in a clip it gets it from the drawings.
+        self.motion = Motion(side=self.options.flow_max_side, keep=4)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new clip (the report starts over too)."""
+        self.motion.reset()
         self.report = TemporalReport(self.options)
         self.window: list[_Slot] = []
         self.prev_out: np.ndarray | None = None  # last supervised output
         self.prev_slot: _Slot | None = None
 
+    @property
+    def active(self) -> bool:
+        """Whether it changes anything (else outputs pass through, one drawing later)."""
+        o = self.options
+        return o.repair_glitches or (o.deflicker and o.strength > 0)
+
     # -- streaming ---------------------------------------------------------------------------
-    def push(self, inp: np.ndarray, out: np.ndarray, person: np.ndarray | None = None) -> list[np.ndarray]:
-        small_rgb = resize_to(inp, self.options.flow_max_side)
+    def push(
+        self, inp: np.ndarray, out: np.ndarray, person: np.ndarray | None = None, drawing: Drawing | None = None
+    ) -> list[np.ndarray]:
+        """Queue a drawing's input and output (and person matte); returns the outputs ready.
+        In a clip `drawing` gives the input's place and the clip's motion."""
+        drawing = drawing or Drawing.start(self.motion, inp)
+        small = drawing.grey
+        small_rgb = cv2.resize(inp, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         slot = _Slot(
             self.report.drawings * self.options.hold,
-            cv2.cvtColor(small_rgb, cv2.COLOR_RGB2GRAY),
+            small,
             small_rgb,
             out,
-            None if person is None else resize_mask(person.astype(np.float32), small_rgb.shape[:2]),
+            None if person is None else resize_mask(person.astype(np.float32), small.shape[:2]),
         )
         self.report.drawings += 1
-        if self.window:
-            last = self.window[-1]
-            slot.to_prev = self.flow(slot.small, last.small)
-            slot.from_prev = self.flow(last.small, slot.small)
+        if self.window and self.active and drawing.has_previous:
+            slot.to_prev = drawing.to_previous()
+            slot.from_prev = drawing.from_previous()
         self.window.append(slot)
         if len(self.window) == 3:
             self._repair(*self.window)
@@ -174,8 +192,10 @@ class TemporalSupervisor:
         if not o.repair_glitches:
             return
         fp, fn = cur.to_prev, nxt.from_prev  # cur -> prev, cur -> next
+        if fp is None or fn is None:
+            return
         shape = cur.small.shape
-        to_small = lambda img: resize_to(img, o.flow_max_side).astype(np.float32)  # noqa: E731
+        to_small = lambda img: cv2.resize(img, shape[::-1], interpolation=cv2.INTER_AREA).astype(np.float32)  # noqa: E731
         oc, op, on = to_small(cur.output[..., :3]), to_small(prev.output[..., :3]), to_small(nxt.output[..., :3])
         wp, wn = warp(op, fp), warp(on, fn)
         rp = consistent(fp, cur.from_prev, motion_boundaries=False)
