@@ -27,6 +27,7 @@ them at call time (never at import), so tests and servers can change them; one i
 | ANIMEFY_RESULT_TTL | result_ttl | 3600 s before results are deleted |
 | GRADIO_SERVER_NAME | server_name | 127.0.0.1 |
 | SPACES_ZERO_GPU | on_zerogpu | set by Hugging Face on ZeroGPU Spaces |
+| ANIMEFY_RAY_ADDRESS | ray_address | (none; a Ray cluster, host:port or ray://host:port: servers run videos on it) |
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Settings:
     result_ttl: int = 3600
     server_name: str = "127.0.0.1"
     on_zerogpu: bool = False
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -142,4 +144,5 @@ class Settings:
             result_ttl=_int(env, "ANIMEFY_RESULT_TTL", 3600),
             server_name=_get(env, "GRADIO_SERVER_NAME") or "127.0.0.1",
             on_zerogpu=_truthy(env, "SPACES_ZERO_GPU"),
+            ray_address=_get(env, "ANIMEFY_RAY_ADDRESS") or None,
         )
