@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animefy.errors import InputError
+from animefy.errors import InputError, LimitError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
@@ -59,7 +58,9 @@ class Chunk:
         return self.start - self.first, self.stop - self.first
 
 
-def plan_chunks(total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES) -> list[Chunk]:
+def plan_chunks(
+    total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES
+) -> list[Chunk]:
     """Split `total` frames into chunks of about `chunk_seconds`, of equal length (so no tiny
     last chunk), with boundaries on drawings (multiples of `hold`), so each chunk draws the
     same frames a single pass would."""
@@ -286,8 +287,9 @@ def stylize_in_chunks(
     info, kind = check_chunked(src, out, request, settings)
     total = count_frames(src, info)
     if total > info.frame_limit(settings):
-        check_limits(info, settings)  # (the header's duration passed; the count decides)
-        raise InputError(f"The video has {total} frames, more than its length limit allows (ANIMEFY_MAX_VIDEO_SECONDS).")
+        raise LimitError(
+            f"The video has {total} frames, more than the length limit allows (ANIMEFY_MAX_VIDEO_SECONDS)."
+        )
     seconds = chunk_seconds or request.chunk_seconds
     chunks = plan_chunks(total, float(info.fps), seconds, request.hold)
     done = dict.fromkeys(range(len(chunks)), 0)

@@ -157,6 +157,8 @@ class Encoder:
             raise RuntimeError("the video writer stopped")
 
     def put(self, frame: np.ndarray, count: int) -> None:
+        if count < 1:  # (a drawing left out of a chunk's file)
+            return
         while True:
             self._check()
             try:
@@ -212,6 +214,12 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 def _alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _overlap(start: int, count: int, keep: tuple[int, int | None]) -> int:
+    """How many of output frames start..start+count-1 lie in keep = (a, b) (b None: no end)."""
+    end = start + count if keep[1] is None else min(start + count, keep[1])
+    return max(0, end - max(start, keep[0]))
 
 
 def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, audio: bool = True):
@@ -290,10 +298,8 @@ def stylize_video(
         for frame in ready:
             start, count = shown[0], counts.pop(0)
             shown[0] += count
-            written = min(start + count, keep[1] if keep[1] is not None else start + count) - max(start, keep[0])
-            if written > 0:
-                with timings.stage("wait for encode"):
-                    encoder.put(frame, written)
+            with timings.stage("wait for encode"):
+                encoder.put(frame, _overlap(start, count, keep))
             if progress:
                 progress(encoder.frames, max(info.frame_estimate, encoder.frames))
 

@@ -24,8 +24,8 @@ import socket
 import tempfile
 import time
 from collections import deque
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,16 @@ def _answers(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def cluster_answers(address: str | None, public: bool = True) -> None:
+    """RayUnavailableError unless Ray is installed and the cluster at `address` (if any)
+    answers; `public`: the message does not name the address."""
+    import_ray()
+    if address and address != "auto" and not _answers(address):
+        where = "this server's Ray cluster" if public else f"the Ray cluster at {address}"
+        raise RayUnavailableError(f"{where[0].upper()}{where[1:]} does not answer; check that it is running (ray "
+                                  "status), or run without Ray.")  # fmt: skip
+
+
 @contextmanager
 def ray_session(
     address: str | None = None, workers: int = 0, object_store_mb: int | None = None, public: bool = False
@@ -87,10 +97,8 @@ def ray_session(
     if ray.is_initialized():
         yield ray
         return
+    cluster_answers(address, public)
     where = "this server's Ray cluster" if public else f"the Ray cluster at {address}"
-    if address and address != "auto" and not _answers(address):
-        raise RayUnavailableError(f"{where[0].upper()}{where[1:]} does not answer; check that it is running (ray "
-                                  "status), or run without Ray.")  # fmt: skip
     import animefy
 
     temp = None if address else tempfile.mkdtemp(prefix="animefy-ray-")  # short: Ray's sockets live in it
@@ -106,7 +114,9 @@ def ray_session(
         log.warning("ray.init(%s) failed: %s", address, exc)
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
-        raise RayUnavailableError(f"Could not start or join {where}; run without Ray, or check it (ray status).") from None
+        raise RayUnavailableError(
+            f"Could not start or join {where}; run without Ray, or check it (ray status)."
+        ) from None
     try:
         yield ray
     finally:
@@ -281,6 +291,7 @@ def stylize_on_ray(
     object_store_mb: int | None = None,
     public: bool = False,
     on_pool: Callable[[RayPool], None] | None = None,
+    batch_size: int = 4,
 ) -> VideoResult:
     """`stylize_video` in chunks on Ray: the cluster at `address`, or a local Ray of `workers`
     processes (default: the request's ray_workers, 0 = all cores)."""
@@ -299,4 +310,4 @@ def stylize_on_ray(
         def runner(job: ChunkJob, chunks: list[Chunk], work: Path, chunk_progress: ChunkProgress):
             return run_on_ray(job, chunks, work, chunk_progress, workers, on_pool)
 
-        return stylize_in_chunks(src, out, request, settings, chunk_seconds, progress, picture, runner)
+        return stylize_in_chunks(src, out, request, settings, chunk_seconds, progress, picture, runner, batch_size)
