@@ -20,6 +20,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -177,11 +178,24 @@ def _run_ffmpeg(cmd: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed (ffmpeg exit {proc.returncode})")
 
 
-def _stitch_video(src: Path, parts: Sequence[Path], out: Path, info: VideoInfo, work: Path) -> None:
+def _listing(parts: Sequence[tuple[Path, int]], fps: Fraction) -> str:
+    """The concat demuxer's script. Each part's duration is given (its frames / fps): the
+    demuxer starts the next part there, where the container's own duration can be a few
+    ticks short. Rounded to whole microseconds from the exact running total, so the offsets
+    never drift, however many parts."""
+    lines, done = [], 0
+    for path, frames in parts:
+        start, end = round(Fraction(done) / fps * 10**6), round(Fraction(done + frames) / fps * 10**6)
+        lines.append(f"file '{path.resolve()}'\nduration {end - start}us\n")
+        done += frames
+    return "".join(lines)
+
+
+def _stitch_video(src: Path, parts: Sequence[tuple[Path, int]], out: Path, info: VideoInfo, work: Path) -> None:
     """Join H.264 parts without re-encoding (the concat demuxer keeps each part's frames and
     timestamps, one after the other) and mux the input's audio, as VideoWriter does."""
     listing = work / "parts.txt"
-    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in parts))
+    listing.write_text(_listing(parts, info.fps))
     audio = info.has_audio
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     if audio and info.start_offset > 0:
@@ -210,15 +224,15 @@ def _stitch_zip(parts: Sequence[Path], out: Path) -> None:
                     n += 1
 
 
-def stitch(src: str | Path, parts: Sequence[Path], out: str | Path, info: VideoInfo, kind: str) -> Path:
-    """Write the chunks' files, in order, as `out` (via a temporary name: a failure leaves
-    nothing behind and never replaces an existing file)."""
+def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, info: VideoInfo, kind: str) -> Path:
+    """Write the chunks' files (path, frames), in order, as `out` (via a temporary name: a
+    failure leaves nothing behind and never replaces an existing file)."""
     out = Path(out)
     tmp = out.with_name(f".{out.stem}.part{out.suffix}")
     try:
         with tempfile.TemporaryDirectory(prefix=".animefy-stitch-", dir=out.parent) as work:
             if kind == "png-zip":
-                _stitch_zip(parts, tmp)
+                _stitch_zip([p for p, _ in parts], tmp)
             else:
                 _stitch_video(Path(src), parts, tmp, info, Path(work))
         tmp.replace(out)
@@ -306,7 +320,7 @@ def stylize_in_chunks(
         results = sorted(results, key=lambda r: r.index)
         if [r.index for r in results] != [c.index for c in chunks]:
             raise RuntimeError("a chunk's result is missing")
-        path = stitch(src, [r.path for r in results], out, info, kind)
+        path = stitch(src, [(r.path, r.frames) for r in results], out, info, kind)
     frames = sum(r.frames for r in results)
     report = merge_reports([(chunks[r.index], r.report) for r in results], frames)
     size, messages = processing_size(info, settings)
