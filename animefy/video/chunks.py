@@ -90,6 +90,7 @@ class ChunkResult:
     timings: dict[str, tuple[float, int]]  # stage -> (seconds, calls): plain data, it may cross processes
     messages: list[str] = field(default_factory=list)
     worker: str = ""  # who ran it (a Ray runner fills in the process and whether it was restarted)
+    peak_rss_mb: float = 0.0  # the worker process's peak memory so far (a Ray runner fills it in)
 
 
 def chunk_suffix(kind: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import resource
 import shutil
 import socket
 import tempfile
@@ -159,7 +160,8 @@ class ChunkWorker:
             data = out.read_bytes()
         finally:
             out.unlink(missing_ok=True)
-        return dataclasses.replace(result, path=Path(out.name), worker=self.name), data
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # (KiB on Linux)
+        return dataclasses.replace(result, path=Path(out.name), worker=self.name, peak_rss_mb=rss), data
 
     def progress(self) -> dict[int, int]:
         return dict(self.done)
