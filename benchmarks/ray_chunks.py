@@ -123,7 +123,7 @@ def main() -> None:
               f"{chunk_seconds:g} s; {os.cpu_count()} cores")  # fmt: skip
 
         t = time.perf_counter()
-        single = stylize_video(clip, work / "single.mp4", request, settings)
+        single = stylize_video(clip, work / "single.mp4", request, settings=settings)
         walls = {"single pass, in-process": time.perf_counter() - t}
         rss = {"single pass, in-process": f"driver {peak_rss_mb():.0f} MB"}
         t = time.perf_counter()
