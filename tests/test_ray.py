@@ -221,3 +221,25 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_rest_job_runs_on_the_servers_cluster(tmp_path, tiny_setup, clip, local_ray):
+    """A server with ANIMEFY_RAY_ADDRESS: a REST video job runs in chunks on that cluster (here
+    the module's Ray, already connected) with its progress and merged report in the job."""
+    import dataclasses
+    import shutil
+
+    from animefy.app.jobs import VideoJobs
+
+    upload = tmp_path / "upload.mp4"
+    shutil.copy(clip, upload)
+    settings = dataclasses.replace(Settings.from_env(), ray_address="127.0.0.1:6379", output_dir=tmp_path / "results")
+    jobs = VideoJobs(settings)
+    request = VideoRequest(person_style="invert", background_style="darken", chunk_seconds=1.0, ray_workers=2)
+    job = jobs.submit(upload, request, None, 24)
+    deadline = time.monotonic() + 120
+    while job.status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (24, 24) and job.report["frames"] == 24
+    assert timestamps(job.result) == timestamps(clip) and not upload.exists()
