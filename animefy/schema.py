@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from animefy.errors import InputError
 
 VARIATIONS = ("none", "day", "dusk", "night", "spring", "summer", "autumn", "winter")
+DEFAULT_CHUNK_SECONDS = 5.0  # Ray chunks: see README, "Ray" (balance on few workers vs warm-up share and seams)
 DEFAULT_STRENGTH = 0.8  # see animefy/video/temporal.py for the measurements behind it
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
 
@@ -143,6 +144,13 @@ class VideoRequest(ImageRequest):
                                                ui="advanced", when={"background": ["transparent"]})  # fmt: skip
     reuse: bool = _f(True, "stylize the background at keyframes and carry it with the camera between them (and "
                      "parts of the person that hold still); off = every frame from scratch", ui="advanced")  # fmt: skip
+
+    ray: bool = _f(False, "run in chunks on Ray (CLI: --ray [ADDRESS], a local Ray without one; a server runs every "
+                   "video on its ANIMEFY_RAY_ADDRESS cluster when it has one, and refuses this without)", ui="")  # fmt: skip
+    ray_workers: int = _f(0, "with ray: workers (Ray actors, each loads the models once) for this clip; 0 = the cores of "
+                          "a local Ray, or the cluster's CPUs (GPUs where there are)", ge=0, le=64, ui="")  # fmt: skip
+    chunk_seconds: float = _f(DEFAULT_CHUNK_SECONDS, "with ray: seconds of video per chunk (cut at exact frames; "
+                              "each starts with a few warm-up frames that are dropped)", ge=1.0, le=600.0, ui="")  # fmt: skip
 
     def output_suffix(self) -> str:
         if not self.transparent:

@@ -32,6 +32,7 @@ them at call time (never at import), so tests and servers can change them; one i
 | ANIMEFY_REQUEST_TIMEOUT | request_timeout | 900 s for a request's headers and body to arrive |
 | GRADIO_SERVER_NAME | server_name | 127.0.0.1 |
 | SPACES_ZERO_GPU | on_zerogpu | set by Hugging Face on ZeroGPU Spaces |
+| ANIMEFY_RAY_ADDRESS | ray_address | (none; a Ray cluster, host:port or ray://host:port: servers run videos on it) |
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Settings:
     request_timeout: int = 900
     server_name: str = "127.0.0.1"
     on_zerogpu: bool = False
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("result_ttl", "read_timeout", "request_timeout"):
@@ -165,4 +167,5 @@ class Settings:
             request_timeout=_int(env, "ANIMEFY_REQUEST_TIMEOUT", 900),
             server_name=_get(env, "GRADIO_SERVER_NAME") or "127.0.0.1",
             on_zerogpu=_truthy(env, "SPACES_ZERO_GPU"),
+            ray_address=_get(env, "ANIMEFY_RAY_ADDRESS") or None,
         )

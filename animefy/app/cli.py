@@ -17,9 +17,12 @@ from animefy.schema import ImageRequest, VideoRequest, fields
 from animefy.settings import DEVICES, ENGINES, Settings
 
 
-def add_request_arguments(parser: argparse.ArgumentParser, cls: type[ImageRequest]) -> None:
-    """One flag per schema field: choices, default and help come from the schema."""
+def add_request_arguments(parser: argparse.ArgumentParser, cls: type[ImageRequest], skip: tuple[str, ...] = ()) -> None:
+    """One flag per schema field: choices, default and help come from the schema (fields in
+    `skip` get a hand-made flag with the same dest)."""
     for f in fields(cls):
+        if f["name"] in skip:
+            continue
         f = {**f, "help": f["help"].replace("%", "%%")}  # argparse formats help strings with %
         flag = "--" + f["name"].replace("_", "-")
         names = [f["short"], flag] if f["short"] else [flag]
@@ -107,6 +110,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.transparent_format is None and out.suffix.lower() == ".zip":
         args.transparent_format = "png-zip"  # the output name says which transparent format
+    address, args.ray = args.ray, (True if args.ray is not None else None)  # --ray [ADDRESS]
     request = request_from_args(args, VideoRequest)
     check_output_format(out, request.transparent, request.transparent_format)
     out = resolve_output(args.input, out, args.force, (out.suffix.lower(),))
@@ -121,8 +125,14 @@ def cmd_video(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        result = stylize_video(args.input, out, request, settings=settings, batch_size=args.batch_size,
-                               progress=progress, picture=picture)  # fmt: skip
+        if request.ray:
+            from animefy.video.ray_chunks import stylize_on_ray
+
+            result = stylize_on_ray(args.input, out, request, settings, address=address or settings.ray_address,
+                                    progress=progress, picture=picture, batch_size=args.batch_size)  # fmt: skip
+        else:
+            result = stylize_video(args.input, out, request, settings=settings, batch_size=args.batch_size,
+                                   progress=progress, picture=picture)  # fmt: skip
     finally:
         bar.close()
     for message in result.messages:
@@ -203,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     _media(p, "output .mp4 (.webm, or .zip with --transparent-format png-zip, with --background transparent)")
     p.add_argument("--batch-size", type=int, default=4, help="frames per model call (default: 4)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_request_arguments(p, VideoRequest)
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run in chunks on Ray: the cluster at ADDRESS (host:port), or without one a local Ray of "
+                        "--ray-workers processes (needs the ray extra)")  # fmt: skip
+    add_request_arguments(p, VideoRequest, skip=("ray",))
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("models", help="list the catalog and what is available locally")

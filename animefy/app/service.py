@@ -97,13 +97,31 @@ def render_video(
     out: str | None = None,
 ):
     """Stylize the clip at `video` into a new file (.mp4, or .webm/.zip when transparent), or
-    into `out` when given (a fresh name the caller chose)."""
+    into `out` when given (a fresh name the caller chose); on the server's Ray cluster in chunks
+    when it has one (ANIMEFY_RAY_ADDRESS)."""
     from animefy.image.io import load_image
     from animefy.video.pipeline import stylize_video
 
     picture_rgb = load_image(picture, settings).rgb if picture else None
     out = out or new_output(settings, request.output_suffix())
+    if uses_ray(request, settings):
+        from animefy.video.ray_chunks import stylize_on_ray
+
+        return stylize_on_ray(video, out, request, settings, address=settings.ray_address, progress=progress,
+                              picture=picture_rgb, public=True)  # fmt: skip
     return stylize_video(video, out, request, settings=settings, progress=progress, picture=picture_rgb)
+
+
+def uses_ray(request: VideoRequest, settings: Settings) -> bool:
+    """Whether a server runs this video on Ray: always when it has a cluster; a request that
+    asks for Ray on a server without one is refused (503), never run on a local Ray."""
+    if settings.ray_address:
+        return True
+    if request.ray:
+        from animefy.video.ray_chunks import RayUnavailableError
+
+        raise RayUnavailableError("This server has no Ray cluster; send the video without ray.")
+    return False
 
 
 def check_video(video: str, request: VideoRequest, settings: Settings, picture_given: bool) -> int:
@@ -117,6 +135,12 @@ def check_video(video: str, request: VideoRequest, settings: Settings, picture_g
 
     info = probe(video, settings)
     check_limits(info, settings)
+    if uses_ray(request, settings):
+        from animefy.video.chunks import check_chunked
+        from animefy.video.ray_chunks import cluster_answers
+
+        check_chunked(Path(video), new_output(settings, request.output_suffix()), request, settings)
+        cluster_answers(settings.ray_address)
     catalog = load_catalog(settings)
     _, needs = check_request(request, settings, picture_given, catalog)
     for name, role in needs:

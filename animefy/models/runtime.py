@@ -77,6 +77,16 @@ class PassCounter(Counter):
         super().__init__()
         self.pixels: Counter = Counter()
 
+    def __reduce__(self):  # picklable with its pixels: a chunk's report crosses processes
+        return _restore_passes, (dict(self), dict(self.pixels))
+
+
+def _restore_passes(passes: dict, pixels: dict) -> PassCounter:
+    counter = PassCounter()
+    counter.update(passes)
+    counter.pixels.update(pixels)
+    return counter
+
 
 # Counted per caller: models are shared between jobs, so the count lives in the caller's context.
 _passes: ContextVar[PassCounter | None] = ContextVar("animefy_model_passes", default=None)

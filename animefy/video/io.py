@@ -294,12 +294,20 @@ class FrameReader:
     when given). Frames are passed through as decoded at a constant rate: a video stream
     that starts after the audio gets no copies of its first frame. `count` is the frames
     yielded so far; more than `max_frames` raises LimitError; `warning()` says when the
-    file ended clearly early."""
+    file ended clearly early. `first`/`stop` yield only frames first..stop-1 (indices in
+    decoding order, counted exactly as the whole clip's frames are: a chunk of the clip)."""
 
     def __init__(
-        self, path: str | Path, info: VideoInfo, size: tuple[int, int] | None = None, max_frames: int | None = None
+        self,
+        path: str | Path,
+        info: VideoInfo,
+        size: tuple[int, int] | None = None,
+        max_frames: int | None = None,
+        first: int = 0,
+        stop: int | None = None,
     ) -> None:
         self.path, self.info, self.size, self.max_frames = Path(path), info, size, max_frames
+        self.first, self.stop = first, stop
         self.count = 0
         self._gen = self._frames()
 
@@ -333,8 +341,12 @@ class FrameReader:
             except OSError as exc:
                 log.info("%s: no frame can be decoded: %s", self.path, str(exc)[-500:])
                 raise InputError(NO_FRAME_MESSAGE) from None
-            for raw in gen:
-                if self.max_frames is not None and self.count >= self.max_frames:
+            for index, raw in enumerate(gen):
+                if self.stop is not None and index >= self.stop:
+                    break
+                if index < self.first:
+                    continue
+                if self.max_frames is not None and index >= self.max_frames:
                     raise LimitError(
                         f"The video has more than {self.max_frames} frames, longer than the limit of "
                         f"{self.max_frames / float(self.info.fps):.0f} s at {float(self.info.fps):.3g} fps "
@@ -355,16 +367,44 @@ class FrameReader:
         self._gen.close()
 
     def warning(self) -> str | None:
-        """truncation_warning for what has been read (call after the last frame)."""
+        """truncation_warning for what has been read (call after the last frame); None for a
+        chunk (first/stop given), which reads only part of the clip."""
+        if self.first or self.stop is not None:
+            return None
         return truncation_warning(self.count, self.info)
 
 
 def read_frames(
-    path: str | Path, info: VideoInfo, size: tuple[int, int] | None = None, max_frames: int | None = None
+    path: str | Path,
+    info: VideoInfo,
+    size: tuple[int, int] | None = None,
+    max_frames: int | None = None,
+    first: int = 0,
+    stop: int | None = None,
 ) -> FrameReader:
     """Iterate over the frames of `path` (see FrameReader); pass
-    max_frames=info.frame_limit(settings) to stop a stream longer than the limit."""
-    return FrameReader(path, info, size, max_frames)
+    max_frames=info.frame_limit(settings) to stop a stream longer than the limit, and
+    first/stop to read frames first..stop-1 only."""
+    return FrameReader(path, info, size, max_frames, first, stop)
+
+
+def count_frames(path: str | Path, info: VideoInfo) -> int:
+    """The exact number of frames FrameReader yields for the whole clip, without converting
+    any to RGB: packets for a constant-rate stream (one frame each under passthrough), a
+    decode into nothing with the reader's own frame-rate conversion for a variable one."""
+    if not info.variable_fps:
+        count = count_packets(path, timeout=600)
+    else:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+             *FrameReader(path, info)._command(), "-f", "null", "-", "-progress", "pipe:1", "-nostats"],
+            capture_output=True, text=True, errors="replace", timeout=600,
+        )  # fmt: skip
+        frames = re.findall(r"^frame=(\d+)$", proc.stdout, re.M)
+        count = int(frames[-1]) if frames else None
+    if count is None:
+        raise InputError("The frames of this video cannot be counted; re-save it as MP4 and try again.")
+    return count
 
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mp4", ".mkv": "mp4", ".webm": "webm", ".zip": "png-zip"}

@@ -88,12 +88,21 @@ def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int
 class Decoder:
     """Decodes on its own thread into a small queue; iterate to get frames in order."""
 
-    def __init__(self, path: Path, info: VideoInfo, size: tuple[int, int] | None, depth: int, max_frames: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        size: tuple[int, int] | None,
+        depth: int,
+        max_frames: int,
+        frames: tuple[int, int | None] = (0, None),
+    ) -> None:
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
         self.count = 0
         self.shape = (size[1], size[0]) if size else (info.height, info.width)
-        self.reader = read_frames(path, info, size, max_frames=max_frames)  # stops past the length limit
+        # stops past the length limit; `frames` = (first, stop) reads a chunk of the clip
+        self.reader = read_frames(path, info, size, max_frames, *frames)
         self.thread = threading.Thread(target=self._run, daemon=True, name="animefy-decode")
         self.thread.start()
 
@@ -155,6 +164,8 @@ class Encoder:
             raise RuntimeError("the video writer stopped")
 
     def put(self, frame: np.ndarray, count: int) -> None:
+        if count < 1:  # (a drawing left out of a chunk's file)
+            return
         while True:
             self._check()
             try:
@@ -212,10 +223,16 @@ def _alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path):
+def _overlap(start: int, count: int, keep: tuple[int, int | None]) -> int:
+    """How many of output frames start..start+count-1 lie in keep = (a, b) (b None: no end)."""
+    end = start + count if keep[1] is None else min(start + count, keep[1])
+    return max(0, end - max(start, keep[0]))
+
+
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, audio: bool = True):
     if kind == "png-zip":
         return PngZipWriter(out, info.fps)
-    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio else None, alpha=kind == "webm",
+    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and audio else None, alpha=kind == "webm",
                        sar=info.sar, start=info.start_offset)  # fmt: skip
 
 
@@ -252,12 +269,18 @@ def stylize_video(
     progress: Progress | None = None,
     picture: np.ndarray | None = None,
     reuse: ReuseOptions | None = None,
+    frames: tuple[int, int | None] | None = None,
+    keep: tuple[int, int | None] = (0, None),
 ) -> VideoResult:
     """Stylize a clip into `out` (.mp4; with a transparent background .webm with alpha, or a
     .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track.
     `options` may be a VideoRequest, which then also gives the temporal and reuse options and
     the format. Reuse (on by default) carries the background between keyframes and the still
-    parts of the person between frames instead of stylizing every frame from scratch."""
+    parts of the person between frames instead of stylizing every frame from scratch.
+
+    A chunk of a longer job (animefy/video/chunks.py): `frames` = (first, stop) decodes only
+    those frames, `keep` = (a, b) writes only output frames a..b-1 of them (the warm-up before
+    and the look-ahead after are dropped), and the file gets no audio (added when stitching)."""
     settings = settings or Settings.from_env()
     options = options or VideoRequest()
     src, out = Path(src), Path(out)
@@ -282,16 +305,19 @@ def stylize_video(
     clip = ClipState(Motion(side=temporal.flow_max_side, keep=batch_size + 4), [renderer, reuser, supervisor])
     clip.reset()
     supervisor.report.reuse = reuser.report
-    decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings))
-    writer = _open_writer(out, info, w, h, kind, src)
+    decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings), frames or (0, None))
+    writer = _open_writer(out, info, w, h, kind, src, audio=frames is None)
     messages += getattr(writer, "messages", [])
     encoder = Encoder(writer, 2 * batch_size)
     counts: list[int] = []  # output frames each supervised drawing stands for, oldest first
+    shown = [0]  # output frames emitted so far, written (inside `keep`) or not
 
     def emit(ready: list[np.ndarray]) -> None:
         for frame in ready:
+            start, count = shown[0], counts.pop(0)
+            shown[0] += count
             with timings.stage("wait for encode"):
-                encoder.put(frame, counts.pop(0))
+                encoder.put(frame, _overlap(start, count, keep))
             if progress:
                 progress(encoder.frames, max(info.frame_estimate, encoder.frames))
 

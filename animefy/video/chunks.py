@@ -1,0 +1,334 @@
+"""Long clips in chunks: a frame-exact plan, one chunk run in-process, and the stitch. No
+engine here: a runner takes the plan and returns each chunk's result, in order; the default
+runs them one after another in this process, animefy/video/ray_chunks.py on a Ray cluster,
+and a ZeroGPU Space can loop over them with one GPU call each.
+
+Chunks are cut at frame indices counted exactly as the decoder counts them (never by seeking
+to a time): chunk k writes output frames start..stop-1, decoding from `warmup` frames before
+its start (they prime the matte's recurrent state, the supervisor's history and a reuse
+keyframe, and their output is dropped) to one drawing after its end (the glitch repair of
+its last frame sees the next one, as in one pass). The parts are encoded with the final
+encoder's settings and joined without re-encoding; the audio and the video's start offset
+come from the input, as in `stylize_video`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from animefy.errors import InputError, LimitError
+from animefy.schema import VideoRequest
+from animefy.settings import Settings
+from animefy.timings import Timings
+from animefy.video.io import VideoInfo, check_limits, check_output_format, count_frames, ffmpeg_exe, probe
+from animefy.video.pipeline import VideoResult, processing_size, stylize_video
+from animefy.video.reuse import ReuseReport
+from animefy.video.temporal import TemporalReport
+
+log = logging.getLogger(__name__)
+
+WARMUP_FRAMES = 12  # the supervisor's blend keeps ~0.8^12 = 7% of a frame 12 frames on: the seams settle
+
+ChunkProgress = Callable[[int, int], None]  # (chunk index, output frames of it written so far)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: int  # first output frame it writes
+    stop: int  # one past its last output frame
+    first: int  # first frame it decodes (start - warm-up)
+    end: int | None  # one past the last frame it decodes (None: to the end of the clip)
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def keep(self) -> tuple[int, int]:
+        """The output frames written, counted from the first decoded frame."""
+        return self.start - self.first, self.stop - self.first
+
+
+def plan_chunks(
+    total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES
+) -> list[Chunk]:
+    """Split `total` frames into chunks of about `chunk_seconds`, of equal length (so no tiny
+    last chunk), with boundaries on drawings (multiples of `hold`), so each chunk draws the
+    same frames a single pass would."""
+    if total < 1:
+        raise InputError("The video has no frames that can be decoded.")
+    if chunk_seconds <= 0:
+        raise InputError(f"chunk_seconds must be positive (got {chunk_seconds}).")
+    drawings = math.ceil(total / hold)
+    count = max(1, min(drawings, round(total / (chunk_seconds * fps))))
+    warm = math.ceil(warmup / hold) * hold
+    bounds = [min(total, round(drawings * k / count) * hold) for k in range(count + 1)]
+    chunks = []
+    for k in range(count):
+        start, stop = bounds[k], bounds[k + 1]
+        end = None if k == count - 1 else min(total, stop + hold)
+        chunks.append(Chunk(k, start, stop, max(0, start - warm), end))
+    return chunks
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    path: Path
+    frames: int
+    report: TemporalReport
+    timings: dict[str, tuple[float, int]]  # stage -> (seconds, calls): plain data, it may cross processes
+    messages: list[str] = field(default_factory=list)
+    worker: str = ""  # who ran it (a Ray runner fills in the process and whether it was restarted)
+    peak_rss_mb: float = 0.0  # the worker process's peak memory so far (a Ray runner fills it in)
+
+
+def chunk_suffix(kind: str) -> str:
+    return ".zip" if kind == "png-zip" else ".mp4"
+
+
+def run_chunk(
+    src: str | Path,
+    chunk: Chunk,
+    out: str | Path,
+    request: VideoRequest,
+    settings: Settings,
+    picture: np.ndarray | None = None,
+    progress: ChunkProgress | None = None,
+    batch_size: int = 4,
+) -> ChunkResult:
+    """Stylize one chunk of `src` into `out` (no audio): the library's own pipeline over the
+    chunk's frame range, the warm-up and look-ahead frames left out of the file."""
+
+    def report(done: int, _total: int) -> None:
+        if progress:
+            progress(chunk.index, min(done, chunk.frames))
+
+    result = stylize_video(src, out, request, settings=settings, batch_size=batch_size, progress=report,
+                           picture=picture, frames=(chunk.first, chunk.end), keep=chunk.keep)  # fmt: skip
+    if result.frames != chunk.frames:
+        raise InputError(f"Chunk {chunk.index} gave {result.frames} frames instead of {chunk.frames}; the video may "
+                         "be damaged. Re-save it as MP4 and try again.")  # fmt: skip
+    t = result.timings
+    return ChunkResult(chunk.index, Path(result.path), result.frames, result.report,
+                       {n: (s, t.calls.get(n, 0)) for n, s in t.seconds.items()}, list(result.messages))  # fmt: skip
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+def _merge_reuse(parts: Sequence[tuple[Chunk, ReuseReport]]) -> ReuseReport:
+    """One ReuseReport for the clip: counts add up (they include the warm-up drawings, which
+    were drawn), frame numbers move to the clip's and keep only the frames written."""
+    first = parts[0][1]
+    merged = ReuseReport(first.options, first.hold)
+    for chunk, rep in parts:
+        for name in ("drawings", "partial", "scene_drawings", "scene_area", "person_drawings", "person_area",
+                     "person_full", "faces", "faces_redrawn"):  # fmt: skip
+            setattr(merged, name, getattr(merged, name) + getattr(rep, name))
+        merged.keyframes += [chunk.first + k for k in rep.keyframes if chunk.start <= chunk.first + k < chunk.stop]
+        merged.reasons.update(rep.reasons)
+        merged.passes.update(rep.passes)
+        merged.passes.pixels.update(rep.passes.pixels)
+        merged.notes += [n for n in rep.notes if n not in merged.notes]
+        merged.trace += [{**t, "frame": chunk.first + t["frame"]} if "frame" in t else t for t in rep.trace]
+    return merged
+
+
+def merge_reports(parts: Sequence[tuple[Chunk, TemporalReport]], frames: int) -> TemporalReport:
+    """The clip's TemporalReport from its chunks' reports: rebuilt frames renumbered to the
+    clip's frames (those in a warm-up or look-ahead belong to the neighbouring chunk)."""
+    merged = TemporalReport(parts[0][1].options, frames=frames)
+    for chunk, rep in parts:
+        merged.drawings += rep.drawings
+        for i, box in rep.glitch_boxes.items():
+            if chunk.start <= chunk.first + i < chunk.stop:
+                merged.glitch_boxes[chunk.first + i] = box
+        merged.glitch_scores += rep.glitch_scores
+    reuse = [(c, r.reuse) for c, r in parts if isinstance(r.reuse, ReuseReport)]
+    merged.reuse = _merge_reuse(reuse) if reuse else None
+    return merged
+
+
+def merge_timings(timings: Sequence[dict[str, tuple[float, int]]]) -> Timings:
+    """Stage seconds summed over the chunks (worker time, not wall time)."""
+    merged = Timings()
+    for t in timings:
+        for name, (seconds, calls) in t.items():
+            merged.add(name, seconds, calls)
+    return merged
+
+
+# -- stitching -----------------------------------------------------------------------------------
+
+
+def _run_ffmpeg(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=3600)
+    if proc.returncode != 0:
+        log.error("%s failed: %s", what, proc.stderr[-2000:])
+        raise RuntimeError(f"{what} failed (ffmpeg exit {proc.returncode})")
+
+
+def _listing(parts: Sequence[tuple[Path, int]], fps: Fraction) -> str:
+    """The concat demuxer's script. Each part's duration is given (its frames / fps): the
+    demuxer starts the next part there, where the container's own duration can be a few
+    ticks short. Rounded to whole microseconds from the exact running total, so the offsets
+    never drift, however many parts."""
+    lines, done = [], 0
+    for path, frames in parts:
+        start, end = round(Fraction(done) / fps * 10**6), round(Fraction(done + frames) / fps * 10**6)
+        lines.append(f"file '{path.resolve()}'\nduration {end - start}us\n")
+        done += frames
+    return "".join(lines)
+
+
+def _stitch_video(src: Path, parts: Sequence[tuple[Path, int]], out: Path, info: VideoInfo, work: Path) -> None:
+    """Join H.264 parts without re-encoding (the concat demuxer keeps each part's frames and
+    timestamps, one after the other) and mux the input's audio, as VideoWriter does."""
+    listing = work / "parts.txt"
+    listing.write_text(_listing(parts, info.fps))
+    audio = info.has_audio
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if audio and info.start_offset > 0:
+        cmd += ["-itsoffset", f"{info.start_offset:.6f}"]
+    cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    if audio:
+        cmd += ["-i", str(src), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
+    cmd += ["-c:v", "copy", "-fps_mode", "passthrough"]
+    if out.suffix.lower() in (".mp4", ".mov"):
+        cmd += ["-movflags", "+faststart"]
+    _run_ffmpeg([*cmd, str(out)], "joining the chunks")
+
+
+def _stitch_zip(parts: Sequence[Path], out: Path) -> None:
+    """Join zips of PNG frames into one, frames renumbered in order."""
+    n = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
+        for k, part in enumerate(parts):
+            with zipfile.ZipFile(part) as zin:
+                for name in sorted(zin.namelist()):
+                    if name == "fps.txt":
+                        if k == 0:
+                            dst.writestr(name, zin.read(name))
+                        continue
+                    dst.writestr(f"frame_{n:06d}.png", zin.read(name))
+                    n += 1
+
+
+def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, info: VideoInfo, kind: str) -> Path:
+    """Write the chunks' files (path, frames), in order, as `out` (via a temporary name: a
+    failure leaves nothing behind and never replaces an existing file)."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.stem}.part{out.suffix}")
+    try:
+        with tempfile.TemporaryDirectory(prefix=".animefy-stitch-", dir=out.parent) as work:
+            if kind == "png-zip":
+                _stitch_zip([p for p, _ in parts], tmp)
+            else:
+                _stitch_video(Path(src), parts, tmp, info, Path(work))
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+# -- the whole job -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """What every chunk of one clip needs, picklable (a runner may send it to other processes)."""
+
+    src: Path
+    request: VideoRequest
+    settings: Settings
+    kind: str  # output kind: mp4 or png-zip
+    picture: np.ndarray | None = None
+    batch_size: int = 4
+
+
+# A runner: (job, chunks, folder for the parts, chunk progress) -> one result per chunk, in order.
+Runner = Callable[[ChunkJob, list[Chunk], Path, ChunkProgress], list[ChunkResult]]
+
+
+def run_in_process(job: ChunkJob, chunks: list[Chunk], work: Path, progress: ChunkProgress) -> list[ChunkResult]:
+    """The default runner: the chunks one after another in this process."""
+    return [run_chunk(job.src, c, work / f"chunk_{c.index:05d}{chunk_suffix(job.kind)}", job.request, job.settings,
+                      job.picture, progress, job.batch_size) for c in chunks]  # fmt: skip
+
+
+def check_chunked(src: Path, out: Path, request: VideoRequest, settings: Settings) -> tuple[VideoInfo, str]:
+    """Everything that can be refused before any work: the call, the clip's limits, the format."""
+    fmt = request.transparent_format if "transparent_format" in request.model_fields_set else None
+    kind = check_output_format(out, request.transparent, fmt)
+    if kind == "webm":
+        raise InputError("In chunks a transparent background is written as a zip of PNG frames: name the output "
+                         ".zip (transparent_format png-zip), or run without chunks for a .webm.")  # fmt: skip
+    if out.exists() and out.resolve() == src.resolve():
+        raise InputError("The output path is the input video; choose another name so the original is kept.")
+    info = probe(src, settings)
+    check_limits(info, settings)
+    return info, kind
+
+
+def stylize_in_chunks(
+    src: str | Path,
+    out: str | Path,
+    request: VideoRequest | None = None,
+    settings: Settings | None = None,
+    chunk_seconds: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    picture: np.ndarray | None = None,
+    runner: Runner | None = None,
+    batch_size: int = 4,
+) -> VideoResult:
+    """`stylize_video` in chunks (see the module's doc): the same file, frame count, frame
+    timestamps and audio, made by `runner` (default: in this process, one chunk after
+    another). The parts live in a hidden folder beside `out`, removed whatever happens."""
+    settings = settings or Settings.from_env()
+    request = request or VideoRequest()
+    src, out = Path(src), Path(out)
+    info, kind = check_chunked(src, out, request, settings)
+    total = count_frames(src, info)
+    if total > info.frame_limit(settings):
+        raise LimitError(
+            f"The video has {total} frames, more than the length limit allows (ANIMEFY_MAX_VIDEO_SECONDS)."
+        )
+    seconds = chunk_seconds or request.chunk_seconds
+    chunks = plan_chunks(total, float(info.fps), seconds, request.hold)
+    done = dict.fromkeys(range(len(chunks)), 0)
+
+    def chunk_progress(index: int, frames: int) -> None:
+        done[index] = frames
+        if progress:
+            progress(sum(done.values()), total)
+
+    job = ChunkJob(src, request, settings, kind, picture, batch_size)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.stem}.chunks-", dir=out.parent) as work:
+        results = (runner or run_in_process)(job, chunks, Path(work), chunk_progress)
+        results = sorted(results, key=lambda r: r.index)
+        if [r.index for r in results] != [c.index for c in chunks]:
+            raise RuntimeError("a chunk's result is missing")
+        path = stitch(src, [(r.path, r.frames) for r in results], out, info, kind)
+    frames = sum(r.frames for r in results)
+    report = merge_reports([(chunks[r.index], r.report) for r in results], frames)
+    size, messages = processing_size(info, settings)
+    for r in results:
+        messages += [m for m in r.messages if m not in messages]
+    if progress:
+        progress(frames, frames)
+    w, h = size or (info.width, info.height)
+    return VideoResult(path, frames, info.fps, (w, h), merge_timings([r.timings for r in results]), report, messages,
+                       report.reuse)  # fmt: skip

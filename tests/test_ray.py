@@ -1,0 +1,245 @@
+"""Chunks and Ray: a frame-exact plan, chunks stitched with the exact frame count, timestamps
+and audio of one pass, merged reports; on a local Ray (2 CPUs, a small object store, its
+files in a temporary folder): a worker killed mid-chunk is retried, Stop ends every chunk;
+without Ray or with a dead address a clear error and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from conftest import free_port
+from test_video import audio_duration, make_clip
+
+from animefy.errors import AnimefyError
+from animefy.schema import VideoRequest
+from animefy.settings import Settings
+from animefy.video.chunks import plan_chunks, stylize_in_chunks
+from animefy.video.io import ffmpeg_exe
+
+REQUEST = VideoRequest(person_style="invert", background_style="darken")  # matte, two styles, reuse, supervisor
+CHUNK = 0.67  # seconds: 3 chunks of the test clip
+
+
+def timestamps(path) -> tuple[str, list[int]]:
+    """The video stream's time base and its frames' presentation timestamps, in order."""
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f",
+                          "framecrc", "-"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    tb = next(line for line in out.splitlines() if line.startswith("#tb 0"))
+    return tb, sorted(int(line.split(",")[2]) for line in out.splitlines() if line and not line.startswith("#"))
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """2 s at 12 fps (24 frames) with audio: three chunks of 8 frames (CHUNK seconds)."""
+    return make_clip(tmp_path / "in.mp4", fps="12", seconds=2.0, size="96x64", audio=True)
+
+
+def test_plan_is_frame_exact_with_warm_up():
+    chunks = plan_chunks(100, 25.0, 1.0, hold=1, warmup=12)
+    assert [c.start for c in chunks] == [0, 25, 50, 75] and [c.stop for c in chunks] == [25, 50, 75, 100]
+    assert [c.first for c in chunks] == [0, 13, 38, 63]  # 12 warm-up frames, none before the clip
+    assert [c.end for c in chunks] == [26, 51, 76, None]  # one frame of look-ahead, the last to the end
+    assert [c.keep for c in chunks] == [(0, 25), (12, 37), (12, 37), (12, 37)]
+    on_twos = plan_chunks(101, 25.0, 1.0, hold=2, warmup=5)  # boundaries and warm-up on whole drawings
+    assert all(c.start % 2 == 0 and c.first % 2 == 0 for c in on_twos) and on_twos[-1].stop == 101
+    assert (
+        sum(c.frames for c in on_twos) == 101 and max(c.frames for c in on_twos) - min(c.frames for c in on_twos) <= 2
+    )
+    assert len(plan_chunks(10, 25.0, 5.0)) == 1  # shorter than a chunk: one
+    with pytest.raises(AnimefyError):
+        plan_chunks(0, 25.0, 5.0)
+
+
+def test_chunks_in_process_keep_frames_timestamps_audio(tmp_path, tiny_setup, clip):
+    # (one pass keeps the input's timestamps and audio: tests/test_video.py)
+    seen = []
+    chunked = stylize_in_chunks(clip, tmp_path / "out" / "chunked.mp4", REQUEST, chunk_seconds=CHUNK,
+                                progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert chunked.frames == 24 and str(chunked.fps) == "12"
+    assert timestamps(chunked.path) == timestamps(clip)
+    assert audio_duration(chunked.path) == pytest.approx(audio_duration(clip), abs=0.05)
+    assert seen[-1] == (24, 24) and all(d <= t for d, t in seen)
+    report = chunked.report
+    assert report.frames == 24 and all(0 <= f < 24 for f in report.rebuilt)
+    # warm-up: 8 frames before chunk 2 (all there are), 12 before chunk 3; chunks 1 and 2 look 1 frame ahead
+    assert report.drawings == report.reuse.drawings == 24 + 8 + 12 + 2
+    assert report.reuse.keyframes[0] == 0 and all(0 <= k < 24 for k in report.reuse.keyframes)
+    assert sum(report.reuse.passes.values()) > 0 and report.reuse.passes.pixels
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["chunked.mp4"]  # no parts left behind
+
+
+def test_transparent_chunks_are_a_zip_of_every_frame(tmp_path, tiny_setup, clip):
+    import zipfile
+
+    request = VideoRequest(person_style="invert", background="transparent", transparent_format="png-zip", reuse=False)
+    result = stylize_in_chunks(clip, tmp_path / "cut.zip", request, chunk_seconds=CHUNK)
+    with zipfile.ZipFile(result.path) as z:
+        names = z.namelist()
+    assert names == ["fps.txt"] + [f"frame_{i:06d}.png" for i in range(24)]
+    with pytest.raises(AnimefyError, match="zip"):  # webm parts cannot be joined without re-encoding
+        stylize_in_chunks(clip, tmp_path / "cut.webm", request.model_copy(update={"transparent_format": "webm"}))
+
+
+def test_without_ray_a_clear_error_and_nothing_left(tmp_path, tiny_setup, clip, monkeypatch, capsys):
+    from animefy.app.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    out = tmp_path / "out" / "r.mp4"
+    assert main(["video", str(clip), "-o", str(out), "-s", "invert", "--ray", "-q"]) == 2
+    assert "Ray is not installed" in capsys.readouterr().err
+    assert not out.exists() and list((tmp_path / "out").iterdir()) == []
+
+
+def test_dead_address_a_clear_error_and_503(tmp_path, tiny_setup, clip, capsys):
+    pytest.importorskip("ray")
+    from animefy.app.cli import main
+    from animefy.app.service import check_video, uses_ray
+
+    dead = f"127.0.0.1:{free_port()}"
+    out = tmp_path / "r.mp4"
+    started = time.monotonic()
+    assert main(["video", str(clip), "-o", str(out), "-s", "invert", "--ray", dead, "-q"]) == 2
+    assert f"Ray cluster at {dead} does not answer" in capsys.readouterr().err and not out.exists()
+    assert time.monotonic() - started < 20
+    # A server: a request for Ray without a cluster, or with one that does not answer, is a 503
+    # before the job is queued, and the message does not name the address.
+    with pytest.raises(AnimefyError) as exc:
+        uses_ray(VideoRequest(ray=True), Settings())
+    assert exc.value.http_status == 503
+    settings = Settings(ray_address=dead, output_dir=tmp_path / "results")
+    with pytest.raises(AnimefyError) as exc:
+        check_video(str(clip), VideoRequest(person_style="invert"), settings, False)
+    assert exc.value.http_status == 503 and dead not in str(exc.value)
+
+
+# -- on a local Ray ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module: 2 CPUs, an 80 MB object store, its files in a temporary
+    folder that is gone afterwards; shut down at the end."""
+    ray = pytest.importorskip("ray")
+    from animefy.video.ray_chunks import ray_session
+
+    def ours() -> set[str]:
+        return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("animefy-ray-")}
+
+    before = ours()
+    with ray_session(None, workers=2, object_store_mb=80) as session:
+        assert ours() - before  # Ray's session files (and the actors' scratch) are in there
+        yield session
+    assert not ray.is_initialized() and ours() == before
+
+
+def run_on_local_ray(clip, out, progress=None, on_pool=None):
+    """stylize_in_chunks with the Ray runner on the module's Ray; returns (VideoResult, chunk results)."""
+    from animefy.video.ray_chunks import local_threads, run_on_ray
+
+    results = []
+
+    def runner(job, chunks, work, chunk_progress):
+        results.extend(run_on_ray(job, chunks, work, chunk_progress, workers=2, on_pool=on_pool))
+        return results
+
+    settings = local_threads(Settings.from_env(), 2)
+    result = stylize_in_chunks(clip, out, REQUEST, settings, CHUNK, progress, runner=runner)
+    return result, results
+
+
+def test_ray_three_chunks_exact(tmp_path, tiny_setup, clip, local_ray):
+    seen = []
+    result, parts = run_on_local_ray(clip, tmp_path / "out" / "ray.mp4", lambda d, t: seen.append((d, t)))
+    assert result.frames == 24 and [p.frames for p in parts] == [8, 8, 8]
+    assert timestamps(result.path) == timestamps(clip)
+    assert audio_duration(result.path) == pytest.approx(audio_duration(clip), abs=0.05)
+    assert result.report.frames == 24 and result.report.drawings == 24 + 8 + 12 + 2
+    assert seen[-1] == (24, 24) and len(seen) > 3  # chunk progress came through while they ran
+    assert len({p.worker for p in parts}) == 2  # both actors worked
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["ray.mp4"]
+
+
+def test_worker_killed_mid_chunk_is_retried(tmp_path, tiny_setup, clip, local_ray):
+    pools, killed = [], []
+
+    def progress(done, total):
+        if killed or not pools:
+            return
+        for actor, chunk in pools[0].busy():
+            ready = local_ray.get(actor.progress.remote()).get(chunk.index, 0)
+            if 0 < ready < chunk.frames:  # mid-chunk: some frames written, not all
+                pid = local_ray.get(actor.pid.remote())
+                os.kill(pid, signal.SIGKILL)
+                killed.append((pid, chunk.index))
+                return
+
+    result, parts = run_on_local_ray(clip, tmp_path / "ray.mp4", progress, pools.append)
+    assert killed, "no chunk was seen mid-way"
+    pid, index = killed[0]
+    assert result.frames == 24 and timestamps(result.path) == timestamps(clip)
+    redone = next(p for p in parts if p.index == index)
+    assert "restarted" in redone.worker and f"pid {pid}" not in redone.worker
+    assert pools[0].submitted == {0: 1, 1: 1, 2: 1}  # Ray retried the one chunk; nothing was handed out twice
+
+
+class Stop(Exception):
+    pass
+
+
+def test_stop_cancels_every_chunk(tmp_path, tiny_setup, clip, local_ray):
+    pools, pids = [], []
+
+    def progress(done, total):
+        if pools and len(pools[0].busy()) == 2 and done > 0:
+            pids.extend(local_ray.get([a.pid.remote() for a in pools[0].actors]))
+            raise Stop
+
+    out = tmp_path / "out" / "ray.mp4"
+    with pytest.raises(Stop):
+        run_on_local_ray(clip, out, progress, pools.append)
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)  # both workers ended, the busy chunks with them
+    assert list((tmp_path / "out").iterdir()) == []  # no output, no parts
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (not yet reaped by Ray) is not running either
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_rest_job_runs_on_the_servers_cluster(tmp_path, tiny_setup, clip, local_ray):
+    """A server with ANIMEFY_RAY_ADDRESS: a REST video job runs in chunks on that cluster (here
+    the module's Ray, already connected) with its progress and merged report in the job."""
+    import dataclasses
+    import shutil
+
+    from animefy.app.jobs import VideoJobs
+
+    upload = tmp_path / "upload.mp4"
+    shutil.copy(clip, upload)
+    settings = dataclasses.replace(Settings.from_env(), ray_address="127.0.0.1:6379", output_dir=tmp_path / "results")
+    jobs = VideoJobs(settings)
+    request = VideoRequest(person_style="invert", background_style="darken", chunk_seconds=1.0, ray_workers=2)
+    job = jobs.submit(upload, request, None, 24)
+    deadline = time.monotonic() + 120
+    while job.status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (24, 24) and job.report["frames"] == 24
+    assert timestamps(job.result) == timestamps(clip) and not upload.exists()
