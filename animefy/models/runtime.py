@@ -39,7 +39,7 @@ from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_sessions: dict[tuple[str, str, str, str, int], object] = {}
+_sessions: dict[tuple[str, str, str, str, int, str], object] = {}
 _fallbacks: dict[str, str] = {}  # file -> why the torch engine left it to ONNX Runtime (engine auto)
 _sessions_lock = threading.Lock()
 
@@ -193,7 +193,7 @@ def _create(path: Path, choice: EngineChoice, dtype: str, settings: Settings):
 
         torch.set_num_threads(settings.threads)  # torch's pool is per process
     try:
-        return TorchSession(path, choice.device, dtype)
+        return TorchSession(path, choice.device, dtype, graph_mode=settings.torch_graph)
     except UnsupportedModelError as exc:
         if settings.engine != "auto":
             raise
@@ -211,7 +211,7 @@ def session(path: Path | str, settings: Settings, model: str | None = None):
     choice = choose_engine(settings)
     path = Path(path).resolve()
     dtype = precision(path, choice, settings)
-    key = (str(path), choice.engine, choice.device, dtype, settings.threads)
+    key = (str(path), choice.engine, choice.device, dtype, settings.threads, settings.torch_graph)
     with _sessions_lock:
         sess = _sessions.get(key)
         if sess is None:
@@ -250,6 +250,8 @@ def engine_info(settings: Settings) -> str:
     except AnimefyError as exc:
         return f"unavailable: {exc}"
     text = f"{choice.engine} on {choice.device}"
+    if choice.engine == "torch":
+        text += f", {settings.torch_graph} graphs"
     if choice.engine == "torch" and choice.device == "cuda":
         if settings.fp16 == "on":
             text += " (fp16: all models)"

@@ -904,6 +904,27 @@ class FrozenGraph(torch.nn.Module):
         return tuple(env[o] if o in env else torch.from_numpy(host[o]) for o in self.outputs)
 
 
+GRAPH_MODES = ("eager", "frozen", "export", "aoti")
+MAX_GRAPHS = 32  # frozen/exported graphs kept per session (one per input-shape key)
+
+
+def aoti_compile(program: torch.export.ExportedProgram) -> Callable:
+    """Ahead-of-time compilation of an exported graph: ZeroGPU's documented path
+    (`spaces.aoti_compile`, whose result is picklable into the GPU worker) where `spaces` is
+    installed, else torch's own AOTInductor package. Compiling needs a C++ toolchain and
+    minutes; not run in tests."""
+    try:
+        import spaces  # type: ignore
+
+        return spaces.aoti_compile(program)
+    except ImportError:
+        import io
+
+        buffer = io.BytesIO()
+        torch._inductor.aoti_compile_and_package(program, package_path=buffer)
+        return torch._inductor.aoti_load_package(buffer)
+
+
 def export_program(frozen: FrozenGraph, example: Sequence[torch.Tensor]) -> torch.export.ExportedProgram:
     """torch.export of a frozen graph (static shapes: the ones it was frozen for)."""
     return torch.export.export(frozen, tuple(example), strict=False)
@@ -935,9 +956,24 @@ class TorchSession:
     its device tensor reused, so the state is not uploaded again (callers must not modify such
     an array in place between the calls)."""
 
-    def __init__(self, path: Path | str, device: str = "cpu", dtype: str = "float32", round_to: str | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        device: str = "cpu",
+        dtype: str = "float32",
+        round_to: str | None = None,
+        graph_mode: str = "eager",
+    ):
+        """`graph_mode`: "eager" interprets the ONNX graph node by node on every call;
+        "frozen" runs a `FrozenGraph` made once per input-shape key (no shape arithmetic per
+        call); "export" runs that graph through torch.export (made once per key: seconds);
+        "aoti" compiles the exported program ahead of time (ZeroGPU's `spaces.aoti_compile`
+        where `spaces` is installed, else torch's AOTInductor; CUDA only, behind a flag until
+        it has run on a GPU)."""
         import onnx
 
+        if graph_mode not in GRAPH_MODES:
+            raise ValueError(f"graph_mode must be one of {', '.join(GRAPH_MODES)}, not {graph_mode!r}")
         model = onnx.load(str(path))
         emulate = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(round_to or "")
         module = OnnxModule(model, round_to=emulate).eval()
@@ -956,6 +992,40 @@ class TorchSession:
         self._fed_back: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._lock = threading.Lock()
         self.uploads = 0  # input arrays copied to the device so far (fed-back state is not)
+        self.graph_mode = graph_mode if round_to is None else "eager"
+        self._graphs: dict[tuple, Callable] = {}  # input-shape key -> frozen/exported/compiled graph
+        self.builds = 0  # graphs made so far (one per new input-shape key)
+
+    def _key(self, tensors: dict[str, torch.Tensor]) -> tuple:
+        """What a frozen graph is valid for: the device inputs' shapes and dtypes, and the
+        values of the inputs that only feed shape arithmetic."""
+        return tuple(
+            (n, tuple(t.shape), str(t.dtype)) + ((tuple(t.reshape(-1).tolist()),) if n in self._host_inputs else ())
+            for n, t in sorted(tensors.items())
+        )
+
+    def _graph_for(self, tensors: dict[str, torch.Tensor]) -> tuple[Callable | None, list[torch.Tensor] | None]:
+        """The compiled graph for these inputs (None before it exists), and on a first
+        sight of the key, the outputs of the eager run that recorded it."""
+        key = self._key(tensors)
+        graph = self._graphs.get(key)
+        if graph is not None:
+            return graph, None
+        recorded: dict[str, torch.Tensor] = {}
+        names = tuple(self.module.output_names)
+        outs = self.module(tensors, names, recorded)
+        frozen = FrozenGraph(self.module, recorded, names)
+        args = [tensors[n] for n in frozen.inputs]
+        graph = frozen
+        if self.graph_mode in ("export", "aoti"):
+            program = export_program(frozen, args)
+            graph = program.module() if self.graph_mode == "export" else aoti_compile(program)
+        with self._lock:
+            self._graphs[key] = graph
+            self.builds += 1
+            while len(self._graphs) > MAX_GRAPHS:  # many crop sizes: keep the most recent ones
+                self._graphs.pop(next(iter(self._graphs)))
+        return graph, outs
 
     def get_inputs(self) -> list[TensorInfo]:
         return list(self._inputs)
@@ -1001,7 +1071,15 @@ class TorchSession:
         names = tuple(output_names) if output_names else tuple(o.name for o in self._outputs)
         tensors = {n: self._tensor(n, np.asarray(v)) for n, v in feeds.items()}
         with torch.inference_mode():
-            outs = self.module(tensors, names)
+            if self.graph_mode == "eager":
+                outs = self.module(tensors, names)
+            else:
+                graph, first = self._graph_for(tensors)
+                if first is None:
+                    inputs = [tensors[n] for n in self.module.input_names if n not in self._host_inputs]
+                    first = list(graph(*inputs))
+                by_name = dict(zip(self.module.output_names, first, strict=True))
+                outs = [by_name[n] for n in names]
         arrays = [_to_numpy(t) for t in outs]
         with self._lock:  # remember this call's outputs: they may come back as next call's inputs
             self._fed_back = {
