@@ -61,7 +61,7 @@ def feeds_for(sess, h: int, w: int, rng: np.random.Generator) -> dict[str, np.nd
             shape = [d if isinstance(d, int) and d > 0 else None for d in i.shape]
             nhwc = shape[-1] == 3
             hh, ww = (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
-            hh, ww = hh or h, ww or w
+            hh, ww = hh or -(-h // 32) * 32, ww or -(-w // 32) * 32  # dynamic sizes: multiples of 32, as the app pads
             full = (1, hh, ww, 3) if nhwc else (1, 3, hh, ww)
             feeds[i.name] = rng.uniform(0, 1, full).astype(np.float32)
     return feeds

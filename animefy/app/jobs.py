@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from animefy.app import storage
-from animefy.app.service import gpu, render_video, video_seconds
+from animefy.app.service import render_video
 from animefy.errors import AnimefyError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
@@ -89,7 +89,7 @@ class VideoJobs:
                     Path(job.result).unlink(missing_ok=True)
 
     def _work(self) -> None:
-        run = gpu(duration=video_seconds)(render_video)
+        run = render_video  # on ZeroGPU it makes its own GPU calls, one per chunk (animefy/app/zerogpu.py)
         while True:
             job, clip, request, picture = self.queue.get()
             job.status = "running"
@@ -99,7 +99,7 @@ class VideoJobs:
 
             try:
                 result = run(str(clip), request, self.settings, str(picture) if picture else None,
-                             None if self.settings.on_zerogpu else progress)  # fmt: skip
+                             progress)  # fmt: skip
                 job.result, job.report, job.done = str(result.path), result.report.as_dict(), result.frames
                 job.messages = list(result.messages)
                 job.status = "done"

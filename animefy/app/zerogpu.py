@@ -107,7 +107,7 @@ def model_seconds(table: dict, engine: str, device: str, model: str, pixels: int
     """Seconds one pass of `model` takes on a frame of `pixels` pixels: linear in pixels
     through the table's measured sizes (extrapolated past the largest), else the dearest
     stylizer of that engine and device."""
-    rows = [r for r in table["models"] if r["engine"] == engine and r["device"] == device]
+    rows = [r for r in table["models"] if r["engine"] == engine and r["device"] == device] or table["models"]
     own = sorted((r["pixels"], r["ms"]) for r in rows if r["model"] == model)
     if not own:
         own = [max(((r["pixels"], r["ms"]) for r in rows), key=lambda p: p[1] / p[0])]
@@ -120,7 +120,7 @@ def model_seconds(table: dict, engine: str, device: str, model: str, pixels: int
 
 def frame_models(request: ImageRequest) -> list[str]:
     """The models a frame goes through (each style once, the matte when one is needed)."""
-    from animefy.image.stylize import ORIGINAL
+    from animefy.models.catalog import ORIGINAL
 
     names = [s for s in dict.fromkeys((request.person_style, request.bg_style, request.head_style)) if s != ORIGINAL]
     return names + ([request.matte_model] if request.needs_matte else [])
