@@ -16,11 +16,13 @@ import torch
 from onnx import TensorProto, helper
 from tiny_models import affine_stylizer, graph_model, nhwc_generator, recurrent_matter, write_catalog
 
+from animefy.app.zerogpu import preload
 from animefy.errors import AnimefyError, NoGpuError, TorchMissingError, UnsupportedModelError
 from animefy.models import runtime
 from animefy.models.catalog import ModelSpec
 from animefy.models.engines.torch_engine import TorchSession
 from animefy.models.runtime import EngineChoice, OnnxGenerator
+from animefy.schema import VideoRequest
 from animefy.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,7 +277,10 @@ def test_auto_picks_torch_on_cuda_with_fp16_for_the_verified_models(fake_gpu):
     assert info.startswith("torch on cuda, frozen graphs (fp16: shinkai_v3, hayao_v3, cute_v3")
     assert runtime.engine_info(Settings(fp16="off", torch_graph="export")) == "torch on cuda, export graphs (fp32)"
     assert runtime.choose_engine(ORT) == EngineChoice("onnxruntime", "cpu")
-    assert runtime.per_frame_seconds(Settings()) < runtime.per_frame_seconds(ORT)
+    from animefy.app.zerogpu import per_frame_seconds
+
+    request = VideoRequest(person_style="shinkai_v3", background="keep")
+    assert per_frame_seconds(request, Settings(), (1280, 720)) < per_frame_seconds(request, ORT, (1280, 720))
 
 
 def test_zerogpu_counts_as_cuda_at_import_time(no_gpu):
@@ -346,10 +351,13 @@ def test_preload_builds_sessions_the_pipeline_then_reuses(tmp_path):
     common = {"layout": "NHWC", "color": "RGB", "value_range": [-1, 1], "licence": "test"}
     write_catalog(tmp_path / "cat.toml", {
         "invert": {**common, "role": "stylize", "filename": "inv.onnx", "display": "Invert"},
-        "rvm": {"role": "matte", "filename": "rec.onnx", "layout": "NCHW", "value_range": [0, 1], "licence": "test"},
+        "rvm": {"role": "matte", "format": "rvm", "filename": "rec.onnx", "layout": "NCHW", "value_range": [0, 1],
+                "licence": "test"},
     })  # fmt: skip
     settings = Settings(models_dirs=(tmp_path,), user_catalog=tmp_path / "cat.toml", offline=True, engine="torch")
-    assert runtime.preload(settings, ["invert", "rvm", "cel", "no_such_model"]) == ["invert", "rvm"]
+    # RVM has its own format ("rvm"): it used to be skipped, and loaded inside the first GPU call
+    wanted = [("invert", "stylize"), ("rvm", "matte"), ("cel", "stylize"), ("no_such_model", "stylize")]
+    assert preload(settings, wanted) == ["invert", "rvm", "cel"]
     assert isinstance(runtime.session(tmp_path / "inv.onnx", settings), TorchSession)
     assert len(runtime._sessions) == 2
 
