@@ -72,6 +72,7 @@ def default_models(settings: Settings) -> list[tuple[str, str]]:
     request, needs = check_request(VideoRequest(), settings, False, catalog)
     if faces_wanted(request):  # on disk or not: on a Space it is fetched at import like the rest
         needs.append(("yunet", "face"))
+    needs.append((request.matte_model, "matte"))  # any look with a background of its own needs it
     needs += [(s, "stylize") for s in PREFERRED_STYLES if s in catalog.models and not catalog.get(s).builtin]
     return list(dict.fromkeys(needs))
 
