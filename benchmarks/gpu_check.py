@@ -181,6 +181,9 @@ def check_pipeline(clip: Path, models_dir: Path, args, costs: list[dict], tmp: P
 
 
 def _worker(conn, sessions, device: str, feeds) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # the parent's OpenMP pool does not survive a fork (a forked child hangs in it)
     t = time.perf_counter()
     for sess in sessions:
         sess.module.to(device)  # what ZeroGPU's worker does first: weights packed on the CPU go to the GPU
@@ -246,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=parse_sizes, default=list(SIZES), help="HxW,HxW,HxW")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--graph", default="frozen", help="torch engine graph mode (eager, frozen, export, aoti)")
-    p.add_argument("--request", default='{"person_style": "shinkai_v3", "bg_style": "hayao_v3"}',
+    p.add_argument("--request", default='{"person_style": "shinkai_v3", "background_style": "hayao_v3"}',
                    help="the video request for the pipeline check, as JSON")  # fmt: skip
     p.add_argument("--skip", default="", help="comma-separated: parity,pipeline,start")
     p.add_argument("--out", type=Path, default=Path("gpu_check.json"))
