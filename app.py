@@ -10,9 +10,9 @@ from animefy.app.ui import main
 from animefy.settings import Settings
 
 if Settings.from_env().on_zerogpu:
-    # ZeroGPU's documented pattern: load the models and place them on cuda at import time;
-    # the @spaces.GPU functions then find them loaded (runtime.session caches them).
-    from animefy.models.runtime import preload
+    # ZeroGPU's documented pattern: load every model the default pipeline uses and place the
+    # weights on cuda at import time; the @spaces.GPU functions then find them loaded.
+    from animefy.app.zerogpu import preload
 
     preload(Settings.from_env())
 

@@ -14,6 +14,7 @@ them at call time (never at import), so tests and servers can change them; one i
 | ANIMEFY_ENGINE | engine | auto (torch on CUDA when a GPU is visible, else ONNX Runtime) |
 | ANIMEFY_DEVICE | device | auto (cuda when visible, else cpu) |
 | ANIMEFY_FP16 | fp16 | auto (fp16 on CUDA for the models verified to keep parity; on = all, off = none) |
+| ANIMEFY_TORCH_GRAPH | torch_graph | frozen (torch engine: eager, frozen, export, or aoti: ahead-of-time compiled, a flag until run on a GPU) |
 | ANIMEFY_THREADS | threads | 0 = all cores |
 | ANIMEFY_DEFAULT_STYLE | default_style | first available of the preferred styles |
 | ANIMEFY_MAX_SIDE, ANIMEFY_MIN_SIDE, ANIMEFY_MAX_PIXELS | image limits | 2048, 16, 120,000,000 |
@@ -47,6 +48,7 @@ from animefy.errors import ConfigError
 ENGINES = ("auto", "onnxruntime", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 FP16_MODES = ("auto", "on", "off")
+TORCH_GRAPHS = ("frozen", "eager", "export", "aoti")  # the first is the default
 
 
 def _get(env: dict[str, str], name: str) -> str:
@@ -91,6 +93,7 @@ class Settings:
     engine: str = "auto"
     device: str = "auto"
     fp16: str = "auto"
+    torch_graph: str = "frozen"
     threads: int = 0
     default_style: str = ""
     max_side: int = 2048
@@ -124,6 +127,8 @@ class Settings:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
         if self.fp16 not in FP16_MODES:
             raise ConfigError(f"fp16 must be one of {', '.join(FP16_MODES)}, not {self.fp16!r}.")
+        if self.torch_graph not in TORCH_GRAPHS:
+            raise ConfigError(f"torch_graph must be one of {', '.join(TORCH_GRAPHS)}, not {self.torch_graph!r}.")
 
     def workers(self) -> tuple[int, int]:
         """(photo, video) workers: as set, or sized from the cores."""
@@ -146,6 +151,7 @@ class Settings:
             engine=_choice(env, "ANIMEFY_ENGINE", ENGINES),
             device=_choice(env, "ANIMEFY_DEVICE", DEVICES),
             fp16=_choice(env, "ANIMEFY_FP16", FP16_MODES),
+            torch_graph=_choice(env, "ANIMEFY_TORCH_GRAPH", TORCH_GRAPHS),
             threads=_int(env, "ANIMEFY_THREADS", 0),
             default_style=_get(env, "ANIMEFY_DEFAULT_STYLE"),
             max_side=_int(env, "ANIMEFY_MAX_SIDE", 2048),

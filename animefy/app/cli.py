@@ -95,7 +95,15 @@ def cmd_image(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({result.rgb.shape[1]}x{result.rgb.shape[0]}{', RGBA' if result.alpha is not None else ''})")
     if args.timings:
         print(result.timings.table())
+        print(engine_line(settings))
     return 0
+
+
+def engine_line(settings: Settings) -> str:
+    """What ran the models, under --timings: engine, device and precision."""
+    from animefy.models.runtime import engine_info
+
+    return f"engine: {engine_info(settings)}"
 
 
 def cmd_video(args: argparse.Namespace) -> int:
@@ -141,6 +149,7 @@ def cmd_video(args: argparse.Namespace) -> int:
           f"supervisor: {result.report.summary()}")  # fmt: skip
     if args.timings:
         print(result.timings.table())
+        print(engine_line(settings))
     return 0
 
 

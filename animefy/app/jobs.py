@@ -19,7 +19,7 @@ from pathlib import Path
 
 from animefy.app import storage
 from animefy.app.jobstore import JobRecord
-from animefy.app.service import gpu, new_output, render_video, video_seconds
+from animefy.app.service import new_output, render_video
 from animefy.errors import AnimefyError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
@@ -152,10 +152,9 @@ class VideoJobs:
         try:
             if self.cancelling(job.id):
                 raise Cancelled
-            run = gpu(duration=video_seconds)(render_video)
-            result = run(str(clip), VideoRequest.model_validate_json(job.request), self.settings,
-                         str(picture) if picture else None, None if self.settings.on_zerogpu else progress,
-                         str(out))  # fmt: skip
+            # not wrapped in a GPU call: on ZeroGPU render_video makes one per chunk (animefy/app/zerogpu.py)
+            result = render_video(str(clip), VideoRequest.model_validate_json(job.request), self.settings,
+                                  str(picture) if picture else None, progress, str(out))  # fmt: skip
             ended = self.store.finish(job.id, "done", report=result.report.as_dict(), messages=list(result.messages),
                                       frames=result.frames, output=Path(result.path).name)  # fmt: skip
         except Cancelled:

@@ -98,7 +98,12 @@ def render_video(
 ):
     """Stylize the clip at `video` into a new file (.mp4, or .webm/.zip when transparent), or
     into `out` when given (a fresh name the caller chose); on the server's Ray cluster in chunks
-    when it has one (ANIMEFY_RAY_ADDRESS)."""
+    when it has one (ANIMEFY_RAY_ADDRESS). On a ZeroGPU Space it runs as several GPU calls
+    (animefy/app/zerogpu.py): call it from outside any `gpu(...)` wrapper there."""
+    if settings.on_zerogpu:
+        from animefy.app import zerogpu
+
+        return zerogpu.render_video(video, request, settings, picture, progress, out=out)
     from animefy.image.io import load_image
     from animefy.video.pipeline import stylize_video
 
@@ -152,16 +157,15 @@ def check_video(video: str, request: VideoRequest, settings: Settings, picture_g
 
 
 def video_seconds(video: str, *args: object, **kw: object) -> int:
-    """ZeroGPU duration estimate for a video call (it gets the call's own arguments): overhead
-    plus the clip's frames times the per-frame cost of the engine and device the call's
-    Settings choose."""
+    """GPU seconds a clip will ask for in all (the sum of its GPU calls' durations, from the
+    per-frame cost table: animefy/app/zerogpu.py); 60 when the clip cannot be read (the run
+    reports that properly)."""
+    from animefy.app.zerogpu import gpu_plan
     from animefy.errors import AnimefyError
-    from animefy.models.runtime import per_frame_seconds
-    from animefy.video.io import probe
 
     settings = next((a for a in (*args, *kw.values()) if isinstance(a, Settings)), None) or Settings.from_env()
+    request = next((a for a in (*args, *kw.values()) if isinstance(a, VideoRequest)), None) or VideoRequest()
     try:
-        info = probe(video)
-    except AnimefyError:  # a bad file fails properly inside the call; estimate low
+        return gpu_plan(video, request, settings).gpu_seconds
+    except AnimefyError:
         return 60
-    return int(min(600, 30 + per_frame_seconds(settings) * info.frame_estimate))

@@ -20,7 +20,7 @@ from PIL import Image
 
 from animefy.app import looks as looks_mod
 from animefy.app.runs import CheckedTimings, Runs, Stopped
-from animefy.app.service import gpu, render_image, render_video, video_seconds
+from animefy.app.service import gpu, render_image, render_video
 from animefy.app.ui_text import EN, ZH, duration, library_message, say
 from animefy.errors import AnimefyError, ModelLoadError, ModelUnavailableError, UnknownNameError
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
@@ -143,6 +143,7 @@ def models_markdown(settings: Settings, lang: str = "en") -> str:
     """The Models tab: what is ready, what downloads on first use, what this server lacks;
     role and licence in plain words, in one language."""
     from animefy.models.hub import availability
+    from animefy.models.runtime import engine_info
 
     zh = lang == "zh"
     catalog = load_catalog(settings)
@@ -163,7 +164,7 @@ def models_markdown(settings: Settings, lang: str = "en") -> str:
         "later": "### 首次使用时下载" if zh else "### Downloads on first use",
         "missing": "### 本服务器没有" if zh else "### Not on this server",
     }
-    parts = [EN["ui.models_intro"] if not zh else ZH["ui.models_intro"]]
+    parts = [EN["ui.models_intro"] if not zh else ZH["ui.models_intro"], "", f"`{engine_info(settings)}`"]
     for key, lines in groups.items():
         if lines:
             parts += ["", titles[key], *lines]
@@ -434,7 +435,7 @@ def _image_runner(settings: Settings, looks: list) -> Callable:
 
 
 def _video_runner(settings: Settings) -> Callable:
-    @gpu(duration=video_seconds)
+    # not a GPU function: on ZeroGPU render_video makes one GPU call per chunk (animefy/app/zerogpu.py)
     def run(
         video: str, request: VideoRequest, picture: str | None = None, progress=None, lang: str = "en", check=None
     ) -> str:

@@ -8,9 +8,9 @@ graph interpreter, `engines/torch_engine.py`, the default when a CUDA GPU is vis
 hand back objects with ONNX Runtime's small session API, so `OnnxGenerator` and the matters
 never know which one they got.
 
-For the front ends: `engine_info(settings)` says what runs where, `preload(settings)` builds
-the default models' sessions ahead of time (on ZeroGPU at import time, placed on cuda), and
-`per_frame_seconds(settings)` is the per-frame cost behind a ZeroGPU duration estimate.
+For the front ends: `engine_info(settings)` says what runs where; animefy/app/zerogpu.py
+builds the default models ahead of time (on ZeroGPU at import time, placed on cuda) and
+computes GPU durations from its cost table.
 Errors are typed: `NoGpuError` (device cuda without a GPU), `TorchMissingError`,
 `UnsupportedModelError` (all `EngineError`, an `AnimefyError`)."""
 
@@ -24,7 +24,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_sessions: dict[tuple[str, str, str, str, int], object] = {}
+_sessions: dict[tuple[str, str, str, str, int, str], object] = {}
 _fallbacks: dict[str, str] = {}  # file -> why the torch engine left it to ONNX Runtime (engine auto)
 _sessions_lock = threading.Lock()
 
@@ -56,17 +56,6 @@ FP16_VERIFIED = {
     "1f53a66dafcc845a176d7b20083692d58246886edc9fae5ec32be0b356bc856a": "hayao_v3",
     "3ef02d6b2939a0e81621abc5beb0e741bb58654570033cd0e97f6b6ef37c1171": "cute_v3",
 }
-
-# Seconds of device time per video frame (person + background stylizers, matte, supervisor)
-# for a ZeroGPU duration estimate. CPU rows: measured on 2 cores (benchmarks/run.py,
-# benchmarks/engines.py); CUDA rows: estimates, not yet measured on a GPU.
-PER_FRAME_SECONDS = {
-    ("torch", "cuda"): 0.25,
-    ("onnxruntime", "cuda"): 0.4,
-    ("onnxruntime", "cpu"): 3.0,
-    ("torch", "cpu"): 6.0,
-}
-
 
 class PassCounter(Counter):
     """Model passes by model name (one image through one generator: a tile, a crop or a frame),
@@ -203,7 +192,7 @@ def _create(path: Path, choice: EngineChoice, dtype: str, settings: Settings):
 
         torch.set_num_threads(settings.threads)  # torch's pool is per process
     try:
-        return TorchSession(path, choice.device, dtype)
+        return TorchSession(path, choice.device, dtype, graph_mode=settings.torch_graph)
     except UnsupportedModelError as exc:
         if settings.engine != "auto":
             raise
@@ -221,7 +210,7 @@ def session(path: Path | str, settings: Settings, model: str | None = None):
     choice = choose_engine(settings)
     path = Path(path).resolve()
     dtype = precision(path, choice, settings)
-    key = (str(path), choice.engine, choice.device, dtype, settings.threads)
+    key = (str(path), choice.engine, choice.device, dtype, settings.threads, settings.torch_graph)
     with _sessions_lock:
         sess = _sessions.get(key)
         if sess is None:
@@ -260,6 +249,8 @@ def engine_info(settings: Settings) -> str:
     except AnimefyError as exc:
         return f"unavailable: {exc}"
     text = f"{choice.engine} on {choice.device}"
+    if choice.engine == "torch":
+        text += f", {settings.torch_graph} graphs"
     if choice.engine == "torch" and choice.device == "cuda":
         if settings.fp16 == "on":
             text += " (fp16: all models)"
@@ -275,42 +266,6 @@ def engine_info(settings: Settings) -> str:
     if fallen and choice.engine == "torch":
         text += f"; onnxruntime for {', '.join(fallen)}"
     return text
-
-
-DEFAULT_PRELOAD = ("shinkai", "hayao", "shinkai_v3", "hayao_v3", "rvm")
-
-
-def preload(settings: Settings, names: Iterable[str] = DEFAULT_PRELOAD) -> list[str]:
-    """Fetch the named catalog models and build their sessions now, so the first request does
-    not pay for it. On a ZeroGPU Space app.py calls this at import time: the torch engine
-    places the weights on cuda there (the documented ZeroGPU pattern) and every later
-    `session(path, settings)` with the same settings returns the loaded one. A model that
-    cannot be had is skipped with a warning. Returns the names loaded."""
-    from animefy.models.catalog import load_catalog
-    from animefy.models.hub import resolve_model
-
-    catalog = load_catalog(settings)
-    loaded = []
-    for name in names:
-        try:
-            spec = catalog.get(name)
-            if spec.builtin or spec.format != "onnx":
-                continue
-            session(resolve_model(spec, settings), settings)
-            loaded.append(name)
-        except AnimefyError as exc:
-            log.warning("preload %s skipped: %s", name, exc)
-    return loaded
-
-
-def per_frame_seconds(settings: Settings) -> float:
-    """Device seconds per video frame on the engine and device these settings choose, for a
-    ZeroGPU `@spaces.GPU(duration=...)` estimate (duration ~ overhead + frames * this)."""
-    try:
-        choice = choose_engine(settings)
-    except AnimefyError:
-        return PER_FRAME_SECONDS[("onnxruntime", "cpu")]
-    return PER_FRAME_SECONDS[(choice.engine, choice.device)]
 
 
 def to_model_range(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:

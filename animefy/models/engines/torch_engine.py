@@ -92,16 +92,24 @@ def _attrs(node) -> dict:
     return out
 
 
-def _ints(t: torch.Tensor | Sequence[int] | None) -> list[int]:
+def _ints(t: torch.Tensor | np.ndarray | Sequence[int] | None) -> list[int]:
     if t is None:
         return []
-    if isinstance(t, torch.Tensor):
+    if isinstance(t, torch.Tensor | np.ndarray):
         return [int(v) for v in t.reshape(-1).tolist()]
     return [int(v) for v in t]
 
 
-def _floats(t: torch.Tensor | None) -> list[float]:
+def _floats(t: torch.Tensor | np.ndarray | None) -> list[float]:
     return [] if t is None else [float(v) for v in t.reshape(-1).tolist()]
+
+
+def _numel(t: torch.Tensor | np.ndarray) -> int:
+    return int(t.size) if isinstance(t, np.ndarray) else t.numel()
+
+
+def _scalar(t: torch.Tensor | np.ndarray) -> float:
+    return float(t.reshape(-1).tolist()[0])
 
 
 def _axis(axis: int, rank: int) -> int:
@@ -217,8 +225,8 @@ def _cast(m, a, x):
 
 @op("Clip")
 def _clip(m, a, x, lo=None, hi=None):
-    lo = float(lo) if lo is not None else a.get("min")
-    hi = float(hi) if hi is not None else a.get("max")
+    lo = _scalar(lo) if lo is not None else a.get("min")
+    hi = _scalar(hi) if hi is not None else a.get("max")
     return torch.clamp(x, lo, hi)
 
 
@@ -302,8 +310,8 @@ def _slice(m, a, x, starts=None, ends=None, axes=None, steps=None):
     if m.opset < 10:
         starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
     starts, ends = _ints(starts), _ints(ends)
-    axes = _ints(axes) if axes is not None and len(axes) else list(range(len(starts)))
-    steps = _ints(steps) if steps is not None and len(steps) else [1] * len(starts)
+    axes = _ints(axes) if axes is not None and _numel(axes) else list(range(len(starts)))
+    steps = _ints(steps) if steps is not None and _numel(steps) else [1] * len(starts)
     for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
         ax = _axis(ax, x.dim())
         idx = range(*slice(s, e, st).indices(x.shape[ax]))
@@ -470,7 +478,7 @@ def _pad(m, a, x, pads=None, value=None, axes=None):
     if m.opset < 11:
         pads, fill = list(a["pads"]), a.get("value", 0.0)
     else:
-        pads, fill = _ints(pads), (float(value) if value is not None and value.numel() else 0.0)
+        pads, fill = _ints(pads), (_scalar(value) if value is not None and _numel(value) else 0.0)
     rank = x.dim()
     axes_list = [_axis(i, rank) for i in _ints(axes)] if axes is not None else list(range(rank))
     k = len(axes_list)
@@ -543,7 +551,7 @@ def _resize(m, a, x, roi=None, scales=None, sizes=None):
     if a["_op"] == "Upsample" or m.opset < 11:  # (X, scales) with asymmetric coordinates
         scales, sizes, coord = (roi if roi is not None else torch.tensor(a["scales"])), None, "asymmetric"
     in_shape = list(x.shape)
-    if sizes is not None and sizes.numel():
+    if sizes is not None and _numel(sizes):
         out_shape = _ints(sizes)
         scale_list = [
             float(np.float32(o) / np.float32(i)) if i else 1.0 for o, i in zip(out_shape, in_shape, strict=True)
@@ -556,16 +564,34 @@ def _resize(m, a, x, roi=None, scales=None, sizes=None):
     axes = [ax for ax in range(rank) if out_shape[ax] != in_shape[ax] or scale_list[ax] != 1.0]
     if not axes:
         return x
-    by_size = sizes is not None and sizes.numel() or coord == "align_corners"
+    by_size = sizes is not None and _numel(sizes) or coord == "align_corners"
     if mode == "linear" and by_size and rank == 4 and axes == [2, 3] and min(out_shape[2:]) > 1:
         if coord in ("half_pixel", "pytorch_half_pixel", "align_corners"):
             # torch's bilinear computes these coordinates from the sizes (clamped as ONNX
-            # Runtime does); with scales given, ONNX maps through the scale itself: gathers below
+            # Runtime does)
             align = coord == "align_corners"
             return F.interpolate(x, size=out_shape[2:], mode="bilinear", align_corners=align)
+    if rank == 4 and set(axes) <= {2, 3} and not by_size and _interpolates(mode, coord, a, in_shape, out_shape, scale_list):
+        # With scales given, ONNX maps through the scale itself, and so does F.interpolate with
+        # recompute_scale_factor=False: bilinear half-pixel (RVM's downsampling) and nearest
+        # asymmetric floor (YuNet's x2) are one kernel instead of gathers, and export cleanly.
+        torch_mode = "bilinear" if mode == "linear" else "nearest"
+        return F.interpolate(x, scale_factor=tuple(scale_list[2:]), mode=torch_mode, recompute_scale_factor=False,
+                             **({"align_corners": False} if mode == "linear" else {}))  # fmt: skip
     for ax in axes:
         x = m.resample(x, ax, out_shape[ax], scale_list[ax], mode, coord, a.get("nearest_mode", "round_prefer_floor"))
     return x
+
+
+def _interpolates(mode: str, coord: str, a: dict, in_shape: list, out_shape: list, scales: list) -> bool:
+    """Whether F.interpolate(scale_factor=...) computes this ONNX Resize: the same coordinate
+    rule (see _resize) and the same output size (torch floors the float64 product, ONNX
+    Runtime truncates the float32 one)."""
+    if mode == "linear":
+        ok = coord == "half_pixel" or (coord == "pytorch_half_pixel" and min(out_shape[2:]) > 1)
+    else:
+        ok = coord == "asymmetric" and a.get("nearest_mode", "round_prefer_floor") == "floor"
+    return ok and all(math.floor(i * s) == o for i, s, o in zip(in_shape[2:], scales[2:], out_shape[2:], strict=True))
 
 
 def _unsupported(op: str, a: dict, outputs: int) -> str | None:
@@ -662,7 +688,7 @@ class OnnxModule(torch.nn.Module):
             if name in device_reads:
                 key = f"c{len(self._buffer_keys)}"
                 rounded = t.to(round_to).to(t.dtype) if round_to is not None and t.is_floating_point() else t
-                self.register_buffer(key, rounded, persistent=False)
+                self.register_buffer(key, rounded)
                 self._buffer_keys[name] = key
             if name in host_reads:
                 self.host_consts[name] = t
@@ -770,7 +796,11 @@ class OnnxModule(torch.nn.Module):
         a, b = x.index_select(axis, lo), x.index_select(axis, hi)
         return a * (1 - w) + b * w
 
-    def forward(self, feeds: dict[str, torch.Tensor], outputs: Sequence[str] | None = None) -> list[torch.Tensor]:
+    def forward(
+        self, feeds: dict[str, torch.Tensor], outputs: Sequence[str] | None = None, record: dict | None = None
+    ) -> list[torch.Tensor]:
+        """Run the graph on `feeds`; with `record`, also store there every value of the
+        shape arithmetic (the host values) this run computed, for `FrozenGraph`."""
         outputs = tuple(outputs or self.output_names)
         device = next(iter(self.buffers())).device if self._buffer_keys else torch.device("cpu")
         env: dict[str, torch.Tensor | None] = {name: getattr(self, key) for name, key in self._buffer_keys.items()}
@@ -807,9 +837,97 @@ class OnnxModule(torch.nn.Module):
                 if self.round_to is not None and not host and value.is_floating_point():
                     value = value.to(self.round_to).to(value.dtype)
                 env[name] = value
+                if record is not None and host:
+                    record[name] = value
             for x in drops:
                 env.pop(x, None)
         return [env[o] if o in env else host_consts[o] for o in outputs]
+
+
+class FrozenGraph(torch.nn.Module):
+    """An `OnnxModule` specialised to one set of input shapes (and values of the inputs that
+    only feed shape arithmetic, such as RVM's downsample ratio): every shape, axis, size, pad
+    and scale is a numpy constant computed once by an eager run (`record`), the shape
+    arithmetic nodes are gone, and `forward(*device_inputs)` returns a tuple. That is what
+    `torch.export` needs (no `.tolist()` of a traced tensor anywhere), and it runs fewer
+    Python steps per call than the interpreter. Valid only for the shapes it was made for:
+    `TorchSession` keys its frozen graphs by them."""
+
+    def __init__(self, graph: OnnxModule, recorded: dict[str, torch.Tensor], outputs: Sequence[str]) -> None:
+        super().__init__()
+        if graph.round_to is not None or graph.device_to_host_reads():
+            raise UnsupportedModelError("This graph cannot be frozen (emulated precision or device-dependent shapes).")
+        self.net = graph  # not `graph`: an exported GraphModule has its own
+        self.outputs = tuple(outputs)
+        self.inputs = [n for n in graph.input_names if n not in graph.host]  # forward's arguments, in order
+        host = {name: t.detach().cpu().numpy() for name, t in {**graph.host_consts, **recorded}.items()}
+        self.host = host
+        self._data_keys: dict[str, str] = {}  # host values a device node reads as data
+        steps = []
+        for i, _ in graph._plan(self.outputs):
+            n = graph.nodes[i]
+            if n.attrs["_host"]:
+                continue
+            host_pos = frozenset(pos for pos in n.attrs["_host_args"] if n.inputs[pos])
+            for pos, x in enumerate(n.inputs):
+                if x and pos not in host_pos and x in graph.host and x not in self._data_keys:
+                    if x not in host:
+                        raise UnsupportedModelError(f"{x!r} was not computed by the recording run.")
+                    self._data_keys[x] = f"h{len(self._data_keys)}"
+                    self.register_buffer(self._data_keys[x], torch.from_numpy(host[x].copy()))
+            steps.append((i, host_pos))
+        last: dict[str, int] = {}
+        for k, (i, _) in enumerate(steps):
+            for x in graph.nodes[i].inputs:
+                last[x] = k
+        drops: list[list[str]] = [[] for _ in steps]
+        for x, k in last.items():
+            if x and x not in self.outputs:
+                drops[k].append(x)
+        self.steps = [(i, host_pos, drops[k]) for k, (i, host_pos) in enumerate(steps)]
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        g = self.net
+        env: dict[str, torch.Tensor | None] = {name: getattr(g, key) for name, key in g._buffer_keys.items()}
+        env.update((name, getattr(self, key)) for name, key in self._data_keys.items())
+        env.update(zip(self.inputs, tensors, strict=True))
+        env[""] = None
+        host = self.host
+        for i, host_pos, drops in self.steps:
+            n = g.nodes[i]
+            args = [host[x] if pos in host_pos else env[x] for pos, x in enumerate(n.inputs)]
+            result = OPS[n.op](g, n.attrs, *args)
+            for name, value in zip(n.outputs, result if isinstance(result, tuple) else (result,), strict=False):
+                env[name] = value
+            for x in drops:
+                env.pop(x, None)
+        return tuple(env[o] if o in env else torch.from_numpy(host[o]) for o in self.outputs)
+
+
+GRAPH_MODES = ("eager", "frozen", "export", "aoti")
+MAX_GRAPHS = 32  # frozen/exported graphs kept per session (one per input-shape key)
+
+
+def aoti_compile(program: torch.export.ExportedProgram) -> Callable:
+    """Ahead-of-time compilation of an exported graph: ZeroGPU's documented path
+    (`spaces.aoti_compile`, whose result is picklable into the GPU worker) where `spaces` is
+    installed, else torch's own AOTInductor package. Compiling needs a C++ toolchain and
+    minutes; not run in tests."""
+    try:
+        import spaces  # type: ignore
+
+        return spaces.aoti_compile(program)
+    except ImportError:
+        import io
+
+        buffer = io.BytesIO()
+        torch._inductor.aoti_compile_and_package(program, package_path=buffer)
+        return torch._inductor.aoti_load_package(buffer)
+
+
+def export_program(frozen: FrozenGraph, example: Sequence[torch.Tensor]) -> torch.export.ExportedProgram:
+    """torch.export of a frozen graph (static shapes: the ones it was frozen for)."""
+    return torch.export.export(frozen, tuple(example), strict=False)
 
 
 # ------------------------------------------------------------------------------ session
@@ -838,9 +956,24 @@ class TorchSession:
     its device tensor reused, so the state is not uploaded again (callers must not modify such
     an array in place between the calls)."""
 
-    def __init__(self, path: Path | str, device: str = "cpu", dtype: str = "float32", round_to: str | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        device: str = "cpu",
+        dtype: str = "float32",
+        round_to: str | None = None,
+        graph_mode: str = "eager",
+    ):
+        """`graph_mode`: "eager" interprets the ONNX graph node by node on every call;
+        "frozen" runs a `FrozenGraph` made once per input-shape key (no shape arithmetic per
+        call); "export" runs that graph through torch.export (made once per key: seconds);
+        "aoti" compiles the exported program ahead of time (ZeroGPU's `spaces.aoti_compile`
+        where `spaces` is installed, else torch's AOTInductor; CUDA only, behind a flag until
+        it has run on a GPU)."""
         import onnx
 
+        if graph_mode not in GRAPH_MODES:
+            raise ValueError(f"graph_mode must be one of {', '.join(GRAPH_MODES)}, not {graph_mode!r}")
         model = onnx.load(str(path))
         emulate = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(round_to or "")
         module = OnnxModule(model, round_to=emulate).eval()
@@ -859,6 +992,40 @@ class TorchSession:
         self._fed_back: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._lock = threading.Lock()
         self.uploads = 0  # input arrays copied to the device so far (fed-back state is not)
+        self.graph_mode = graph_mode if round_to is None else "eager"
+        self._graphs: dict[tuple, Callable] = {}  # input-shape key -> frozen/exported/compiled graph
+        self.builds = 0  # graphs made so far (one per new input-shape key)
+
+    def _key(self, tensors: dict[str, torch.Tensor]) -> tuple:
+        """What a frozen graph is valid for: the device inputs' shapes and dtypes, and the
+        values of the inputs that only feed shape arithmetic."""
+        return tuple(
+            (n, tuple(t.shape), str(t.dtype)) + ((tuple(t.reshape(-1).tolist()),) if n in self._host_inputs else ())
+            for n, t in sorted(tensors.items())
+        )
+
+    def _graph_for(self, tensors: dict[str, torch.Tensor]) -> tuple[Callable | None, list[torch.Tensor] | None]:
+        """The compiled graph for these inputs (None before it exists), and on a first
+        sight of the key, the outputs of the eager run that recorded it."""
+        key = self._key(tensors)
+        graph = self._graphs.get(key)
+        if graph is not None:
+            return graph, None
+        recorded: dict[str, torch.Tensor] = {}
+        names = tuple(self.module.output_names)
+        outs = self.module(tensors, names, recorded)
+        frozen = FrozenGraph(self.module, recorded, names)
+        args = [tensors[n] for n in frozen.inputs]
+        graph = frozen
+        if self.graph_mode in ("export", "aoti"):
+            program = export_program(frozen, args)
+            graph = program.module() if self.graph_mode == "export" else aoti_compile(program)
+        with self._lock:
+            self._graphs[key] = graph
+            self.builds += 1
+            while len(self._graphs) > MAX_GRAPHS:  # many crop sizes: keep the most recent ones
+                self._graphs.pop(next(iter(self._graphs)))
+        return graph, outs
 
     def get_inputs(self) -> list[TensorInfo]:
         return list(self._inputs)
@@ -904,7 +1071,15 @@ class TorchSession:
         names = tuple(output_names) if output_names else tuple(o.name for o in self._outputs)
         tensors = {n: self._tensor(n, np.asarray(v)) for n, v in feeds.items()}
         with torch.inference_mode():
-            outs = self.module(tensors, names)
+            if self.graph_mode == "eager":
+                outs = self.module(tensors, names)
+            else:
+                graph, first = self._graph_for(tensors)
+                if first is None:
+                    inputs = [tensors[n] for n in self.module.input_names if n not in self._host_inputs]
+                    first = list(graph(*inputs))
+                by_name = dict(zip(self.module.output_names, first, strict=True))
+                outs = [by_name[n] for n in names]
         arrays = [_to_numpy(t) for t in outs]
         with self._lock:  # remember this call's outputs: they may come back as next call's inputs
             self._fed_back = {
