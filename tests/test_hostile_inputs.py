@@ -1007,13 +1007,13 @@ def test_cli_hostile_case(case, tmp_path, media, models_root):
 # --- the web UI through gradio_client (a real app server with tiny models) ------------------
 
 GRADIO_CASES = [
-    ("thin_photo", "image", "thin", "ANIMEFY_MAX_ASPECT"),
+    ("thin_photo", "image", "thin", "80 times wider than tall"),
     ("tall_photo", "image", "tall", "taller than wide"),
     ("tiny_photo", "image", "tiny", "at least 16"),
     ("text_as_photo", "image", "text", "not a readable image"),
     ("heic_photo", "image", "heic", "HEIC"),
     ("cut_clip", "video", "cut", "no frame that can be decoded"),
-    ("thin_clip", "video", "thin_clip", "ANIMEFY_MAX_ASPECT"),
+    ("thin_clip", "video", "thin_clip", "20 times wider than tall"),
     ("panorama_3000x400_works", "image", "panorama", None),
 ]
 

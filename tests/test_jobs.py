@@ -141,7 +141,7 @@ def test_a_second_instance_on_the_same_folder_is_refused_naming_it(tmp_path):
 def test_an_unusable_output_folder_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_bytes(b"x")
-    with pytest.raises(ConfigError, match="cannot be created"):
+    with pytest.raises(ConfigError, match="output folder .* cannot be written"):
         storage.instance(Settings(output_dir=blocker / "out"))
 
 

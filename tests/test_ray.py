@@ -229,17 +229,20 @@ def test_rest_job_runs_on_the_servers_cluster(tmp_path, tiny_setup, clip, local_
     import dataclasses
     import shutil
 
+    from animefy.app import storage
     from animefy.app.jobs import VideoJobs
 
-    upload = tmp_path / "upload.mp4"
-    shutil.copy(clip, upload)
     settings = dataclasses.replace(Settings.from_env(), ray_address="127.0.0.1:6379", output_dir=tmp_path / "results")
+    upload = storage.new_upload_folder(settings) / "input.mp4"
+    shutil.copy(clip, upload)
     jobs = VideoJobs(settings)
     request = VideoRequest(person_style="invert", background_style="darken", chunk_seconds=1.0, ray_workers=2)
-    job = jobs.submit(upload, request, None, 24)
+    job = jobs.submit(upload, request, None, 24, owner="test")
     deadline = time.monotonic() + 120
-    while job.status in ("queued", "running") and time.monotonic() < deadline:
+    while job.state in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert job.status == "done", job.error
-    assert (job.done, job.total) == (24, 24) and job.report["frames"] == 24
-    assert timestamps(job.result) == timestamps(clip) and not upload.exists()
+        job = jobs.get(job.id)
+    assert job.state == "done", job.error
+    assert (job.frames_done, job.frames_total) == (24, 24) and job.report["frames"] == 24
+    result = jobs.folder / job.output
+    assert timestamps(result) == timestamps(clip) and not upload.exists()

@@ -167,7 +167,8 @@ def test_chunked_gpu_loop_matches_one_pass_and_reports_progress(tmp_path, monkey
         calls.append((len(frames), warm, seconds))
         yield from zerogpu.stylize_chunk(frames, warm, *args, seconds=seconds, **kw)
 
-    result = zerogpu.render_video(clip, request, settings, progress=lambda d, t: seen.append((d, t)), call=call)
+    result = zerogpu.render_video(clip, request, settings, progress=lambda d, t: seen.append((d, t)), call=call,
+                                  out=str(tmp_path / "out.mp4"))
     reference = one_call(clip, request, settings)
     assert len(calls) >= 3 and all(w > 0 for _, w, _ in calls[1:])
     assert result.frames == reference.frames == 50
@@ -190,7 +191,8 @@ def test_stop_during_a_chunk_leaves_nothing_behind(tmp_path):
             stop.set()  # what the page's Stop does, from the main process
 
     with pytest.raises(zerogpu.StoppedError):
-        zerogpu.render_video(clip, request, settings, progress=progress, stop=stop)
+        zerogpu.render_video(clip, request, settings, progress=progress, stop=stop,
+                             out=str(settings.output_dir / "out.mp4"))
     assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
     stop.close()
     assert not Path(stop.path).exists()

@@ -125,7 +125,9 @@ def cmd_video(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {args.batch_size}).")
     picture = load_image(args.picture, settings).rgb if args.picture else None
-    check_video(args.input, request, settings, picture is not None)  # limits, models, a first frame: before any work
+    # limits, models, a first frame: before any work (Ray is checked by stylize_on_ray with the CLI's own
+    # address; check_video's Ray check is a server's, which refuses ray without ANIMEFY_RAY_ADDRESS)
+    check_video(args.input, request.model_copy(update={"ray": False}), settings, picture is not None)
     bar = tqdm(total=0, unit="frame", desc="animefy", disable=args.quiet)
 
     def progress(done: int, total: int) -> None:

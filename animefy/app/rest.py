@@ -40,7 +40,8 @@ from starlette.exceptions import HTTPException
 from animefy import __version__
 from animefy.app import storage
 from animefy.app.jobs import Cancelled, VideoJobs
-from animefy.app.service import check_output_folder, gpu, render_image
+from animefy.app.service import check_output_folder, render_image
+from animefy.app.zerogpu import gpu
 from animefy.errors import AnimefyError, InputError, LimitError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings

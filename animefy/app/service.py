@@ -1,4 +1,4 @@
-"""The library calls the web UI and the REST API share. The shells wrap them in `gpu(...)`
+"""The library calls the web UI and the REST API share. The shells wrap them in `zerogpu.gpu(...)`
 (ZeroGPU's `spaces.GPU` on a Space, nothing elsewhere); only picklable values (paths as
 strings, the pydantic request, the frozen Settings) cross it, and a progress callback only
 where no ZeroGPU boundary is in the way."""
@@ -15,14 +15,6 @@ from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
 
-try:  # On a ZeroGPU Space, `spaces` is installed and must be imported before CUDA starts.
-    import spaces  # type: ignore
-
-    gpu = spaces.GPU
-except ImportError:  # anywhere else the decorator does nothing and the app runs on CPU
-
-    def gpu(fn=None, **_kw):
-        return fn if fn is not None else (lambda f: f)
 
 
 def check_output_folder(settings: Settings) -> Path:
@@ -100,6 +92,7 @@ def render_video(
     into `out` when given (a fresh name the caller chose); on the server's Ray cluster in chunks
     when it has one (ANIMEFY_RAY_ADDRESS). On a ZeroGPU Space it runs as several GPU calls
     (animefy/app/zerogpu.py): call it from outside any `gpu(...)` wrapper there."""
+    out = out or str(new_output(settings, request.output_suffix()))
     if settings.on_zerogpu:
         from animefy.app import zerogpu
 
@@ -108,7 +101,6 @@ def render_video(
     from animefy.video.pipeline import stylize_video
 
     picture_rgb = load_image(picture, settings).rgb if picture else None
-    out = out or new_output(settings, request.output_suffix())
     if uses_ray(request, settings):
         from animefy.video.ray_chunks import stylize_on_ray
 

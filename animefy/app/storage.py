@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from animefy.app.jobstore import DB_NAME, JobStore
-from animefy.app.service import output_dir
+from animefy.app.service import check_output_folder, output_dir
 from animefy.errors import ConfigError
 from animefy.settings import Settings
 
@@ -61,11 +61,7 @@ def _lock(folder: Path) -> None:
 def instance(settings: Settings) -> JobStore:
     """This process's claim on the output folder and its job store (locked and recovered on
     the first call, then cached)."""
-    try:
-        folder = output_dir(settings).resolve()
-    except OSError as exc:
-        raise ConfigError(f"The output folder {settings.output_dir} cannot be created ({exc.strerror}); "
-                          "set ANIMEFY_OUTPUT_DIR to a writable folder.") from None  # fmt: skip
+    folder = check_output_folder(settings).resolve()  # a ConfigError naming the folder when unusable
     with _guard:
         if folder not in _stores:
             _lock(folder)

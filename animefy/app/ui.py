@@ -20,8 +20,9 @@ from PIL import Image
 
 from animefy.app import looks as looks_mod
 from animefy.app.runs import CheckedTimings, Runs, Stopped
-from animefy.app.service import gpu, render_image, render_video
+from animefy.app.service import render_image, render_video
 from animefy.app.ui_text import EN, ZH, duration, library_message, say
+from animefy.app.zerogpu import gpu
 from animefy.errors import AnimefyError, ModelLoadError, ModelUnavailableError, UnknownNameError
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.schema import VARIATIONS, ImageRequest, VideoRequest, field_info

@@ -39,12 +39,20 @@ from pathlib import Path
 
 import numpy as np
 
-from animefy.app.service import gpu
 from animefy.errors import AnimefyError, InputError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
 
 log = logging.getLogger(__name__)
+
+try:  # On a ZeroGPU Space, `spaces` is installed and must be imported before CUDA starts.
+    import spaces  # type: ignore
+
+    gpu = spaces.GPU
+except ImportError:  # anywhere else the decorator does nothing and the app runs on CPU
+
+    def gpu(fn=None, **_kw):
+        return fn if fn is not None else (lambda f: f)
 
 COSTS_FILE = Path(__file__).with_name("gpu_costs.json")
 # Daily ZeroGPU quotas in GPU seconds, from the ZeroGPU documentation's usage tiers (2 min
@@ -339,15 +347,15 @@ def stylize_chunk(
     StoppedError when the file `stop` appears."""
     from animefy.image.pipeline import Renderer
     from animefy.models.runtime import counting_passes
-    from animefy.video.pipeline import _alpha8, batched, drawings
-    from animefy.video.reuse import Reuser
+    from animefy.video.pipeline import _alpha8, batched, drawings, temporal_options
+    from animefy.video.reuse import ReuseOptions, Reuser
     from animefy.video.temporal import TemporalSupervisor
 
-    temporal = request.temporal()
+    temporal = temporal_options(request)
     renderer = Renderer(request, settings, picture)
     renderer.track_faces = True
     supervisor = TemporalSupervisor(temporal)
-    reuser = Reuser(renderer, request.reuse_options(), temporal.hold)
+    reuser = Reuser(renderer, ReuseOptions(enabled=request.reuse), temporal.hold)
     out, counts, skip, done = [], [], warm, 0
     pending: list[int] = []
 
@@ -421,17 +429,17 @@ def render_video(
     progress: Callable[[int, int], None] | None = None,
     stop: StopFlag | None = None,
     call: Callable = stylize_chunk,
-    out: str | None = None,
+    *,
+    out: str,
 ):
     """A clip as several GPU calls: decode here, stylize each chunk in one GPU call, encode
     here. `progress(done, total)` runs in this process and may raise to stop the run (the UI's
     Stop does): the GPU call in flight then sees the stop file at its next batch. Returns a
     VideoResult, as the CPU path does."""
-    from animefy.app.service import new_output
     from animefy.image.io import load_image
     from animefy.timings import Timings
     from animefy.video.io import check_limits, check_output_format, probe, read_frames
-    from animefy.video.pipeline import VideoResult, _open_writer, processing_size
+    from animefy.video.pipeline import VideoResult, _open_writer, processing_size, temporal_options
     from animefy.video.temporal import TemporalReport
 
     info = probe(video, settings)
@@ -441,12 +449,12 @@ def render_video(
     plan = gpu_plan(video, request, settings)
     fmt = request.transparent_format if "transparent_format" in request.model_fields_set else None
     kind = check_output_format(Path("x" + request.output_suffix()), request.background == "transparent", fmt)
-    out = Path(out) if out else new_output(settings, request.output_suffix())
+    out = Path(out)
     picture_rgb = load_image(picture, settings).rgb if picture else None
     writer = _open_writer(out, info, w, h, kind, Path(video))
     own_stop = stop is None
     stop = stop or StopFlag()
-    report = TemporalReport(request.temporal())
+    report = TemporalReport(temporal_options(request))
     reuse = None
     written, timings = 0, Timings()
     try:
