@@ -146,7 +146,8 @@ def test_gradio_calls_count_against_the_rest_limit(served, photo):
     base, _, rest = served
     limiter = rest.state.limiter
     saved = limiter.per_minute
-    limiter.per_minute, limiter.hits = 3, {}
+    limiter.per_minute = 3
+    limiter.hits.clear()
     try:
         client = Client(base + "/", verbose=False)
         with photo.open("rb") as fh:
@@ -162,7 +163,8 @@ def test_gradio_calls_count_against_the_rest_limit(served, photo):
         r = httpx.post(base + "/api/v1/image", files={"file": ("p.png", data)}, timeout=60)
         assert r.status_code == 429, "the page's calls used up the same budget"
     finally:
-        limiter.per_minute, limiter.hits = saved, {}
+        limiter.per_minute = saved
+        limiter.hits.clear()
 
 
 # --- error messages and uploads ---------------------------------------------------------------
