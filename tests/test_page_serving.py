@@ -136,7 +136,12 @@ def test_a_photo_does_not_wait_behind_a_video(served, photo, clip):
     drawn = calls.count()
     video.cancel()  # a client that gives up: its clip stops being drawn, not only its queue entry
     _idle(10)
-    assert calls.count() - drawn <= 2
+    # The cancel travels over HTTP and the run checks for it before each frame: on a busy
+    # machine a few frames (0.25 s each) are drawn meanwhile. A run left going would draw the
+    # other 40-odd frames of the clip.
+    assert calls.count() - drawn <= 6
+    time.sleep(1)
+    assert calls.count() - drawn <= 6, "frames were still being drawn after the run ended"
 
 
 # --- rate limit -----------------------------------------------------------------------------
