@@ -254,6 +254,91 @@ def test_caller_token_reaches_spaces_request_context():
         assert LocalContext.request.get(None) is None
 
 
+def _token(user: str) -> str:
+    """A token shaped as ZeroGPU's (a JWT whose payload spaces decodes; the signature is the
+    scheduler's business)."""
+    import base64
+
+    body = base64.urlsafe_b64encode(json.dumps({"user": user}).encode()).decode().rstrip("=")
+    return f"e30.{body}.sig"
+
+
+def _token_spaces_sees() -> tuple[str | None, dict]:
+    """What spaces' client would send to the scheduler for a GPU call made here and now."""
+    from gradio.context import LocalContext
+    from spaces.zero.client import _get_headers, _get_token_and_payload
+
+    return _get_token_and_payload(_get_headers(LocalContext.request.get(None)))
+
+
+def test_rest_photo_runs_on_the_callers_token_in_its_worker_thread(tmp_path, monkeypatch):
+    """The photo renders in the thread pool: the caller's X-IP-Token is what spaces reads
+    there, and the next call, sent without one, is anonymous again (nothing leaks through a
+    reused pool thread)."""
+    pytest.importorskip("spaces")
+    from fastapi.testclient import TestClient
+    from test_security import _png
+
+    from animefy.app import rest as rest_mod
+
+    seen = []
+
+    def render(image, request, picture, settings, timings=None):
+        seen.append(_token_spaces_sees())
+        out = tmp_path / f"o{len(seen)}.png"
+        out.write_bytes(b"png")
+        return str(out), []
+
+    monkeypatch.setattr(rest_mod, "render_image", render)
+    settings = Settings(offline=True, output_dir=tmp_path / "out", rate_limit_per_minute=1000, on_zerogpu=True)
+    client = TestClient(rest_mod.create_rest_app(settings))
+    token = _token("alice")
+    for headers in ({"X-IP-Token": token}, {}, {"x-ip-token": token}):
+        r = client.post("/image", files={"file": ("a.png", _png())}, data={"person_style": "cel"}, headers=headers)
+        assert r.status_code == 200, r.text
+    assert seen == [(token, {"user": "alice"}), (None, {}), (token, {"user": "alice"})]
+
+
+def test_rest_video_job_runs_on_the_callers_token_kept_in_memory_only(tmp_path, monkeypatch):
+    """A job's GPU calls (in its worker thread) carry the token of whoever submitted it; the
+    token never reaches the job store on disk and is forgotten when the job ends."""
+    pytest.importorskip("spaces")
+    from fastapi.testclient import TestClient
+    from test_jobs import _wait
+    from test_video import make_clip
+
+    from animefy.app import jobs as jobs_mod
+    from animefy.app import rest as rest_mod
+
+    seen = []
+
+    def render(video, request, settings, picture=None, progress=None, out=None):
+        seen.append(_token_spaces_sees()[0])
+        Path(out).write_bytes(b"mp4")
+
+        class Report:
+            def as_dict(self):
+                return {"frames": 1}
+
+        return type("Result", (), {"path": out, "report": Report(), "messages": [], "frames": 1})()
+
+    monkeypatch.setattr(jobs_mod, "render_video", render)
+    settings = Settings(offline=True, output_dir=tmp_path / "out", rate_limit_per_minute=1000, video_workers=1,
+                        on_zerogpu=True)  # fmt: skip
+    app = rest_mod.create_rest_app(settings)
+    client = TestClient(app)
+    clip = make_clip(tmp_path / "c.mp4", fps="25", seconds=0.4).read_bytes()
+    token = _token("bob")
+    for headers in ({"X-IP-Token": token}, {}):
+        r = client.post("/video", files={"file": ("c.mp4", clip)}, data={"person_style": "cel"}, headers=headers)
+        assert r.status_code == 202, r.text
+        assert _wait(client, r.json()["job_id"], ("done", "failed"))["status"] == "done"
+    assert seen == [token, None]
+    assert app.state.jobs._tokens == {}  # forgotten when the job ended
+    stored = b"".join(f.read_bytes() for f in settings.output_dir.rglob("*") if f.is_file())
+    assert b"bob" not in stored and token.encode() not in stored  # never on disk
+
+
 # ------------------------------------------------------------------- the GPU check, dry run
 
 

@@ -18,7 +18,8 @@ time that fits the visitor, and Stop and progress across `spaces`' fork.
   multiprocessing Event made per call cannot be sent to it (tests/test_zerogpu.py shows
   both with a real fork).
 - REST calls run outside any Gradio request, so ZeroGPU would charge them to the anonymous
-  IP quota: `caller_token(headers)` carries the caller's `X-IP-Token` into the GPU call.
+  IP quota: `as_caller(token, fn, ...)` runs `fn` (in the REST thread pool, or a video job's
+  thread) with the caller's `X-IP-Token` where `spaces` looks for it (`caller_token`).
 """
 
 from __future__ import annotations
@@ -495,14 +496,23 @@ def render_video(
 # ------------------------------------------------------------------------- REST callers
 
 
+TOKEN_HEADER = "x-ip-token"
+
+
+def ip_token(headers) -> str | None:
+    """The caller's `X-IP-Token` header (any case), or None. `headers`: a mapping with items()."""
+    return next((v for k, v in (headers or {}).items() if k.lower() == TOKEN_HEADER), None)
+
+
 @contextlib.contextmanager
-def caller_token(headers: dict[str, str] | None) -> Iterator[None]:
+def caller_token(headers) -> Iterator[None]:
     """Run GPU calls in this block on the REST caller's ZeroGPU quota: `spaces` reads the
     `X-IP-Token` header of the current Gradio request (on a Space the proxy adds it for
-    signed-in callers and for `gradio_client` calls made with a token); a REST job has no
-    Gradio request, so this sets one carrying the caller's header. Without that header the
-    call is charged to the Space's anonymous IP quota, as before."""
-    token = next((v for k, v in (headers or {}).items() if k.lower() == "x-ip-token"), None)
+    signed-in callers and for `gradio_client` calls made with a token); a REST call has no
+    Gradio request, so this sets one carrying the caller's header, in this thread's context
+    only, and puts the previous one back after. Without that header the call is charged to
+    the Space's anonymous IP quota, as before."""
+    token = ip_token(headers)
     if token is None:
         yield
         return
@@ -510,16 +520,22 @@ def caller_token(headers: dict[str, str] | None) -> Iterator[None]:
 
     class _Request:  # what spaces' client reads: .headers with .get and a __dict__
         def __init__(self, value: str) -> None:
-            self.headers = _Headers({"x-ip-token": value})
+            self.headers = _Headers({TOKEN_HEADER: value})
 
-    previous = LocalContext.request.get(None)
     handle = LocalContext.request.set(_Request(token))
     try:
         yield
     finally:
-        LocalContext.request.reset(handle) if handle is not None else LocalContext.request.set(previous)
+        LocalContext.request.reset(handle)
 
 
 class _Headers(dict):
     pass
 
+
+def as_caller(token: str | None, fn: Callable, *args: object, **kw: object):
+    """fn(*args, **kw) with its GPU calls charged to `token`'s quota (None: anonymous). Made
+    for a worker thread (a REST photo in the thread pool, a video job's thread): the token's
+    context is set in the thread that runs `fn`, so it holds whatever the pool copies."""
+    with caller_token({TOKEN_HEADER: token} if token else None):
+        return fn(*args, **kw)
