@@ -57,7 +57,7 @@ for seconds in (10, 60):
     request, _ = check_request(VideoRequest(), s, False)
     per_frame = zerogpu.per_frame_seconds(request, s, (1280, 720))
     chunks = zerogpu.plan_chunks(seconds * 30, per_frame, zerogpu.start_seconds(s), 1, 1280 * 720 * 3)
-    plans[seconds] = [[c.start, c.end, c.warm, c.seconds] for c in chunks]
+    plans[seconds] = [[c.chunk.start, c.chunk.stop, c.chunk.start - c.chunk.first, c.seconds] for c in chunks]
 print("RESULT" + json.dumps({"asked": asked, "gpu": recorded, "plans": plans,
       "loaded": sorted(k[0].name for k in registry._cache)}))
 """
@@ -98,17 +98,37 @@ def test_emulated_zerogpu_import_preloads_every_default_model(real_models, tmp_p
     assert len(out["plans"]["60"]) > len(out["plans"]["10"])
 
 
-def test_chunk_plan_is_frame_exact_and_each_call_fits():
+def test_chunk_plan_is_the_video_codes_plan_and_each_call_fits():
+    """One planner: the GPU calls are animefy/video/chunks.py's frame-exact chunks (drawings
+    whole, warm-up before, one drawing of look-ahead after), capped by time and bytes."""
+    from animefy.video.chunks import plan_chunks as frame_plan
+
     for frames, hold in ((1, 1), (299, 1), (1800, 2), (1801, 3)):
-        chunks = zerogpu.plan_chunks(frames, 0.3, 10.0, hold, 1280 * 720 * 3)
-        assert chunks[0].start == 0 and chunks[0].warm == 0 and chunks[-1].end == frames
-        assert all(a.end == b.start for a, b in zip(chunks, chunks[1:], strict=False))
-        assert all(c.start % hold == 0 and c.warm % hold == 0 for c in chunks)
-        assert all(c.seconds <= zerogpu.CALL_SECONDS for c in chunks)
-        assert all(c.warm > 0 for c in chunks[1:])
+        calls = zerogpu.plan_chunks(frames, 0.3, 10.0, hold, 1280 * 720 * 3)
+        chunks = [c.chunk for c in calls]
+        size = max(c.frames for c in chunks)
+        assert chunks == frame_plan(frames, 1.0, size, hold, max_frames=size)  # the same plan, not a copy
+        assert chunks[0].start == 0 and chunks[0].first == 0 and chunks[-1].stop == frames
+        assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:], strict=False))
+        assert all(c.start % hold == 0 and c.first % hold == 0 for c in chunks)
+        assert all(c.seconds <= zerogpu.CALL_SECONDS for c in calls), calls
+        assert all(c.first < c.start for c in chunks[1:]) and all(c.end > c.stop for c in chunks[:-1])
+        assert max(c.frames for c in chunks) - min(c.frames for c in chunks) < 2 * hold  # no tiny last call
     # the frame budget per call caps chunks too (1080p frames are pickled across the fork)
     big = zerogpu.plan_chunks(600, 0.001, 1.0, 1, 1920 * 1080 * 3)
-    assert max(c.end - c.start + c.warm for c in big) * 1920 * 1080 * 3 <= zerogpu.CHUNK_BYTES
+    assert len(big) > 1 and max(c.frames for c in big) * 1920 * 1080 * 3 <= zerogpu.CHUNK_BYTES
+
+
+def test_frame_plan_caps_chunk_length():
+    """The additive `max_frames` of chunks.plan_chunks: no chunk writes more, on whole drawings."""
+    from animefy.video.chunks import plan_chunks as frame_plan
+
+    assert len(frame_plan(100, 25.0, 2.0, 1)) == 2  # about 2 s each: 50 frames
+    for hold in (1, 2, 3):
+        chunks = frame_plan(100, 25.0, 2.0, hold, max_frames=40)
+        assert max(c.frames for c in chunks) <= 40 and chunks[-1].stop == 100
+        assert all(c.start % hold == 0 for c in chunks)
+    assert frame_plan(100, 25.0, 2.0, 2, max_frames=1) == frame_plan(100, 25.0, 2.0, 2, max_frames=2)  # one drawing
 
 
 def test_quota_text_says_what_fits_and_offers_trimming():
@@ -163,9 +183,9 @@ def test_chunked_gpu_loop_matches_one_pass_and_reports_progress(tmp_path, monkey
     monkeypatch.setattr(zerogpu, "CHUNK_BYTES", 20 * probe(clip).width * probe(clip).height * 3)  # 20-frame calls
     calls, seen = [], []
 
-    def call(frames, warm, *args, seconds, **kw):
-        calls.append((len(frames), warm, seconds))
-        yield from zerogpu.stylize_chunk(frames, warm, *args, seconds=seconds, **kw)
+    def call(frames, keep, *args, seconds, **kw):
+        calls.append((len(frames), keep[0], seconds))
+        yield from zerogpu.stylize_chunk(frames, keep, *args, seconds=seconds, **kw)
 
     result = zerogpu.render_video(clip, request, settings, progress=lambda d, t: seen.append((d, t)), call=call,
                                   out=str(tmp_path / "out.mp4"))
@@ -176,6 +196,54 @@ def test_chunked_gpu_loop_matches_one_pass_and_reports_progress(tmp_path, monkey
     ours = np.stack(list(read_frames(result.path, probe(result.path))))
     theirs = np.stack(list(read_frames(reference.path, probe(reference.path))))
     assert np.abs(ours.astype(int) - theirs).mean() < 1.0  # same pictures (codec noise only)
+
+
+def test_one_gpu_call_draws_what_the_cpu_path_draws_with_every_temporal_stage_on(tmp_path):
+    """Regression: the GPU worker had its own copy of the loop (no drawing context, so no shared
+    motion for reuse and the supervisor): with reuse, deflicker and glitch repair on, a clip
+    that fits one GPU call must give the CPU path's pictures (the same loop: ClipLoop)."""
+    from test_video import make_clip
+
+    from animefy.app.service import render_video as one_call
+    from animefy.video.io import probe, read_frames
+
+    settings = _tiny_settings(tmp_path)
+    clip = str(make_clip(tmp_path / "c.mp4", fps="25", seconds=1.2))
+    request = VideoRequest(person_style="inv", background="keep", hold=2)  # reuse, deflicker, repair: defaults
+    assert request.reuse and request.strength > 0 and request.glitch_repair
+    result = zerogpu.render_video(clip, request, settings, out=str(tmp_path / "gpu.mp4"))
+    reference = one_call(clip, request, settings)
+    assert result.frames == reference.frames == 30 and "1 GPU call" in result.messages[-1]
+    ours = np.stack(list(read_frames(result.path, probe(result.path)))).astype(int)
+    theirs = np.stack(list(read_frames(reference.path, probe(reference.path)))).astype(int)
+    assert np.abs(ours - theirs).max() <= 2, np.abs(ours - theirs).max()
+    assert result.report.reuse.drawings == reference.report.reuse.drawings == 15
+
+
+def test_gpu_worker_runs_the_pipelines_own_loop(tmp_path, monkeypatch):
+    """Whatever the video pipeline's loop does, each GPU call does: a change made to
+    ClipLoop.run (here: black pictures) shows in the GPU path's output, once per call."""
+    from test_video import make_clip
+
+    from animefy.video import pipeline
+    from animefy.video.io import probe, read_frames
+
+    settings = _tiny_settings(tmp_path)
+    clip = str(make_clip(tmp_path / "c.mp4", fps="25", seconds=1))
+    monkeypatch.setattr(zerogpu, "CHUNK_BYTES", 16 * probe(clip).width * probe(clip).height * 3)
+    loops, real = [], pipeline.ClipLoop.run
+
+    def run(self, frames):
+        loops.append(self)
+        for picture, count in real(self, frames):
+            yield np.zeros_like(picture), count
+
+    monkeypatch.setattr(pipeline.ClipLoop, "run", run)
+    request = VideoRequest(person_style="inv", background="keep")
+    result = zerogpu.render_video(clip, request, settings, out=str(tmp_path / "gpu.mp4"))
+    calls = int(result.messages[-1].split()[2])
+    assert calls >= 2 and len(loops) == calls and result.frames == 25
+    assert np.stack(list(read_frames(result.path, probe(result.path)))).max() <= 16  # black, codec noise
 
 
 def test_stop_during_a_chunk_leaves_nothing_behind(tmp_path):
