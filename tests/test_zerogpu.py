@@ -444,3 +444,24 @@ def test_gpu_check_dry_run_writes_the_cost_table(tmp_path):
     assert any(not r["measured"] for r in merged["models"])  # the estimate it did not measure stays
     assert sum(r["device"] == "cpu" for r in merged["models"]) == len(report["costs"])
     assert merged["call_start_seconds"]["cpu"] > 0
+
+
+def test_gpu_check_overhead_table(tmp_path, capsys):
+    """--overhead: ONNX Runtime and the torch engine's graph modes on one model, a median and
+    range over independent runs."""
+    from tiny_models import nhwc_generator
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_check import main
+
+    models = tmp_path / "models"
+    models.mkdir()
+    nhwc_generator(models / "gen.onnx")
+    out = tmp_path / "o.json"
+    assert main(["--device", "cpu", "--models-dir", str(models), "--overhead", "gen.onnx", "--runs", "2",
+                 "--repeats", "2", "--modes", "eager,frozen", "--out", str(out)]) == 0  # fmt: skip
+    rows = {r["engine"]: r for r in json.loads(out.read_text())["overhead"]}
+    assert set(rows) == {"onnxruntime cpu", "torch cpu eager", "torch cpu frozen"}
+    for r in rows.values():
+        assert len(r["runs_ms"]) == 2 and 0 < r["min_ms"] <= r["median_ms"] <= r["max_ms"]
+    assert "| torch cpu frozen |" in capsys.readouterr().out
