@@ -16,6 +16,14 @@ replace that engine and device's rows; others, such as CUDA estimates, stay).
     python benchmarks/gpu_check.py --device cuda --out gpu_check.json --update-costs   # on a GPU
     python benchmarks/gpu_check.py --device cpu --update-costs                         # CPU rows
     python benchmarks/gpu_check.py --device cpu --models-dir DIR --clip CLIP --sizes 32x32,32x48,48x64 --frames 4
+
+`--overhead FILE` measures only the fixed cost per call instead (one model at a small size,
+`--overhead-size`, default 32x32): ONNX Runtime on CPU against the torch engine in each graph
+mode (`--modes`), `--runs` independent runs (fresh sessions each), the engines alternating
+call by call inside a run; each run gives the fastest of `--repeats` warm calls, and the
+table shows the median and range of the runs.
+
+    python benchmarks/gpu_check.py --device cpu --overhead animeganv3_shinkai_37.onnx --runs 3
 """
 
 from __future__ import annotations
@@ -218,6 +226,52 @@ def check_start(models: list[Path], args) -> dict:
     return row
 
 
+def check_overhead(path: Path, size: tuple[int, int], args) -> list[dict]:
+    """Per-call cost of `path` at `size` (h, w): ONNX Runtime on CPU and the torch engine on
+    the device in each of args.modes; `args.runs` runs, each with fresh sessions."""
+    import statistics
+
+    import onnxruntime as ort
+    import torch
+
+    from animefy.models.engines.torch_engine import TorchSession
+
+    opts = ort.SessionOptions()
+    if args.threads:  # both engines on the same number of threads
+        opts.intra_op_num_threads = args.threads
+        torch.set_num_threads(args.threads)
+
+    def ort_session():
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    feeds = feeds_for(ort_session(), *size, np.random.default_rng(0))
+    per_run: dict[str, list[float]] = {}
+    for _ in range(args.runs):
+        calls = {"onnxruntime cpu": ort_session()}
+        calls |= {f"torch {args.device} {m}": TorchSession(path, args.device, graph_mode=m) for m in args.modes}
+        run = {name: (lambda s=sess: (s.run(None, feeds), sync(args.device))) for name, sess in calls.items()}
+        for fn in run.values():
+            fn()  # first call: kernels built, the frozen graph made, the program exported
+        times: dict[str, list[float]] = {name: [] for name in run}
+        for _ in range(args.repeats):
+            for name, fn in run.items():
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+        for name, v in times.items():
+            per_run.setdefault(name, []).append(1000 * min(v))
+    rows = [{"engine": name, "file": path.name, "size": list(size), "threads": torch.get_num_threads(), "runs_ms": v, "median_ms": statistics.median(v),
+             "min_ms": min(v), "max_ms": max(v)} for name, v in per_run.items()]  # fmt: skip
+    print(f"\nper-call ms, {path.name} at {size[0]}x{size[1]}: median of {args.runs} runs (fastest of "
+          f"{args.repeats} warm calls each) and range; {torch.get_num_threads()} torch threads\n")
+    print("| engine | median ms | range ms | / onnxruntime |\n|---|---|---|---|")
+    base = rows[0]["median_ms"]
+    for r in rows:
+        print(f"| {r['engine']} | {r['median_ms']:.1f} | {r['min_ms']:.1f}-{r['max_ms']:.1f} | "
+              f"{r['median_ms'] / base:.2f} |", flush=True)  # fmt: skip
+    return rows
+
+
 def update_costs(report: dict, path: Path = COSTS) -> None:
     """Merge measured rows into the duration table: they replace the rows of the same
     engine, device and model."""
@@ -254,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated: parity,pipeline,start")
     p.add_argument("--out", type=Path, default=Path("gpu_check.json"))
     p.add_argument("--update-costs", action="store_true", help="merge the measured rows into gpu_costs.json")
+    p.add_argument("--overhead", metavar="FILE", help="only the per-call overhead of this model (in --models-dir)")
+    p.add_argument("--overhead-size", type=lambda t: parse_sizes(t)[0], default=(32, 32), help="HxW")
+    p.add_argument("--modes", type=lambda t: t.split(","), default=["eager", "frozen", "export"],
+                   help="torch graph modes for --overhead")  # fmt: skip
+    p.add_argument("--runs", type=int, default=3, help="independent runs for --overhead")
+    p.add_argument("--threads", type=int, default=0, help="threads of both engines for --overhead (0: their default)")
     args = p.parse_args(argv)
     import tempfile
 
@@ -272,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     report: dict = {"device": args.device, "machine": args.machine, "date": args.date, "graph": args.graph}
+    if args.overhead:
+        report["overhead"] = check_overhead(args.models_dir / Path(args.overhead).name, args.overhead_size, args)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        return 0
     report["parity"], report["costs"] = check_models(models, args, catalog_names())
     with tempfile.TemporaryDirectory() as tmp:
         if "pipeline" not in skip:

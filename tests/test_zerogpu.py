@@ -57,7 +57,7 @@ for seconds in (10, 60):
     request, _ = check_request(VideoRequest(), s, False)
     per_frame = zerogpu.per_frame_seconds(request, s, (1280, 720))
     chunks = zerogpu.plan_chunks(seconds * 30, per_frame, zerogpu.start_seconds(s), 1, 1280 * 720 * 3)
-    plans[seconds] = [[c.start, c.end, c.warm, c.seconds] for c in chunks]
+    plans[seconds] = [[c.chunk.start, c.chunk.stop, c.chunk.start - c.chunk.first, c.seconds] for c in chunks]
 print("RESULT" + json.dumps({"asked": asked, "gpu": recorded, "plans": plans,
       "loaded": sorted(k[0].name for k in registry._cache)}))
 """
@@ -98,17 +98,37 @@ def test_emulated_zerogpu_import_preloads_every_default_model(real_models, tmp_p
     assert len(out["plans"]["60"]) > len(out["plans"]["10"])
 
 
-def test_chunk_plan_is_frame_exact_and_each_call_fits():
+def test_chunk_plan_is_the_video_codes_plan_and_each_call_fits():
+    """One planner: the GPU calls are animefy/video/chunks.py's frame-exact chunks (drawings
+    whole, warm-up before, one drawing of look-ahead after), capped by time and bytes."""
+    from animefy.video.chunks import plan_chunks as frame_plan
+
     for frames, hold in ((1, 1), (299, 1), (1800, 2), (1801, 3)):
-        chunks = zerogpu.plan_chunks(frames, 0.3, 10.0, hold, 1280 * 720 * 3)
-        assert chunks[0].start == 0 and chunks[0].warm == 0 and chunks[-1].end == frames
-        assert all(a.end == b.start for a, b in zip(chunks, chunks[1:], strict=False))
-        assert all(c.start % hold == 0 and c.warm % hold == 0 for c in chunks)
-        assert all(c.seconds <= zerogpu.CALL_SECONDS for c in chunks)
-        assert all(c.warm > 0 for c in chunks[1:])
+        calls = zerogpu.plan_chunks(frames, 0.3, 10.0, hold, 1280 * 720 * 3)
+        chunks = [c.chunk for c in calls]
+        size = max(c.frames for c in chunks)
+        assert chunks == frame_plan(frames, 1.0, size, hold, max_frames=size)  # the same plan, not a copy
+        assert chunks[0].start == 0 and chunks[0].first == 0 and chunks[-1].stop == frames
+        assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:], strict=False))
+        assert all(c.start % hold == 0 and c.first % hold == 0 for c in chunks)
+        assert all(c.seconds <= zerogpu.CALL_SECONDS for c in calls), calls
+        assert all(c.first < c.start for c in chunks[1:]) and all(c.end > c.stop for c in chunks[:-1])
+        assert max(c.frames for c in chunks) - min(c.frames for c in chunks) < 2 * hold  # no tiny last call
     # the frame budget per call caps chunks too (1080p frames are pickled across the fork)
     big = zerogpu.plan_chunks(600, 0.001, 1.0, 1, 1920 * 1080 * 3)
-    assert max(c.end - c.start + c.warm for c in big) * 1920 * 1080 * 3 <= zerogpu.CHUNK_BYTES
+    assert len(big) > 1 and max(c.frames for c in big) * 1920 * 1080 * 3 <= zerogpu.CHUNK_BYTES
+
+
+def test_frame_plan_caps_chunk_length():
+    """The additive `max_frames` of chunks.plan_chunks: no chunk writes more, on whole drawings."""
+    from animefy.video.chunks import plan_chunks as frame_plan
+
+    assert len(frame_plan(100, 25.0, 2.0, 1)) == 2  # about 2 s each: 50 frames
+    for hold in (1, 2, 3):
+        chunks = frame_plan(100, 25.0, 2.0, hold, max_frames=40)
+        assert max(c.frames for c in chunks) <= 40 and chunks[-1].stop == 100
+        assert all(c.start % hold == 0 for c in chunks)
+    assert frame_plan(100, 25.0, 2.0, 2, max_frames=1) == frame_plan(100, 25.0, 2.0, 2, max_frames=2)  # one drawing
 
 
 def test_quota_text_says_what_fits_and_offers_trimming():
@@ -163,9 +183,9 @@ def test_chunked_gpu_loop_matches_one_pass_and_reports_progress(tmp_path, monkey
     monkeypatch.setattr(zerogpu, "CHUNK_BYTES", 20 * probe(clip).width * probe(clip).height * 3)  # 20-frame calls
     calls, seen = [], []
 
-    def call(frames, warm, *args, seconds, **kw):
-        calls.append((len(frames), warm, seconds))
-        yield from zerogpu.stylize_chunk(frames, warm, *args, seconds=seconds, **kw)
+    def call(frames, keep, *args, seconds, **kw):
+        calls.append((len(frames), keep[0], seconds))
+        yield from zerogpu.stylize_chunk(frames, keep, *args, seconds=seconds, **kw)
 
     result = zerogpu.render_video(clip, request, settings, progress=lambda d, t: seen.append((d, t)), call=call,
                                   out=str(tmp_path / "out.mp4"))
@@ -176,6 +196,54 @@ def test_chunked_gpu_loop_matches_one_pass_and_reports_progress(tmp_path, monkey
     ours = np.stack(list(read_frames(result.path, probe(result.path))))
     theirs = np.stack(list(read_frames(reference.path, probe(reference.path))))
     assert np.abs(ours.astype(int) - theirs).mean() < 1.0  # same pictures (codec noise only)
+
+
+def test_one_gpu_call_draws_what_the_cpu_path_draws_with_every_temporal_stage_on(tmp_path):
+    """Regression: the GPU worker had its own copy of the loop (no drawing context, so no shared
+    motion for reuse and the supervisor): with reuse, deflicker and glitch repair on, a clip
+    that fits one GPU call must give the CPU path's pictures (the same loop: ClipLoop)."""
+    from test_video import make_clip
+
+    from animefy.app.service import render_video as one_call
+    from animefy.video.io import probe, read_frames
+
+    settings = _tiny_settings(tmp_path)
+    clip = str(make_clip(tmp_path / "c.mp4", fps="25", seconds=1.2))
+    request = VideoRequest(person_style="inv", background="keep", hold=2)  # reuse, deflicker, repair: defaults
+    assert request.reuse and request.strength > 0 and request.glitch_repair
+    result = zerogpu.render_video(clip, request, settings, out=str(tmp_path / "gpu.mp4"))
+    reference = one_call(clip, request, settings)
+    assert result.frames == reference.frames == 30 and "1 GPU call" in result.messages[-1]
+    ours = np.stack(list(read_frames(result.path, probe(result.path)))).astype(int)
+    theirs = np.stack(list(read_frames(reference.path, probe(reference.path)))).astype(int)
+    assert np.abs(ours - theirs).max() <= 2, np.abs(ours - theirs).max()
+    assert result.report.reuse.drawings == reference.report.reuse.drawings == 15
+
+
+def test_gpu_worker_runs_the_pipelines_own_loop(tmp_path, monkeypatch):
+    """Whatever the video pipeline's loop does, each GPU call does: a change made to
+    ClipLoop.run (here: black pictures) shows in the GPU path's output, once per call."""
+    from test_video import make_clip
+
+    from animefy.video import pipeline
+    from animefy.video.io import probe, read_frames
+
+    settings = _tiny_settings(tmp_path)
+    clip = str(make_clip(tmp_path / "c.mp4", fps="25", seconds=1))
+    monkeypatch.setattr(zerogpu, "CHUNK_BYTES", 16 * probe(clip).width * probe(clip).height * 3)
+    loops, real = [], pipeline.ClipLoop.run
+
+    def run(self, frames):
+        loops.append(self)
+        for picture, count in real(self, frames):
+            yield np.zeros_like(picture), count
+
+    monkeypatch.setattr(pipeline.ClipLoop, "run", run)
+    request = VideoRequest(person_style="inv", background="keep")
+    result = zerogpu.render_video(clip, request, settings, out=str(tmp_path / "gpu.mp4"))
+    calls = int(result.messages[-1].split()[2])
+    assert calls >= 2 and len(loops) == calls and result.frames == 25
+    assert np.stack(list(read_frames(result.path, probe(result.path)))).max() <= 16  # black, codec noise
 
 
 def test_stop_during_a_chunk_leaves_nothing_behind(tmp_path):
@@ -254,6 +322,91 @@ def test_caller_token_reaches_spaces_request_context():
         assert LocalContext.request.get(None) is None
 
 
+def _token(user: str) -> str:
+    """A token shaped as ZeroGPU's (a JWT whose payload spaces decodes; the signature is the
+    scheduler's business)."""
+    import base64
+
+    body = base64.urlsafe_b64encode(json.dumps({"user": user}).encode()).decode().rstrip("=")
+    return f"e30.{body}.sig"
+
+
+def _token_spaces_sees() -> tuple[str | None, dict]:
+    """What spaces' client would send to the scheduler for a GPU call made here and now."""
+    from gradio.context import LocalContext
+    from spaces.zero.client import _get_headers, _get_token_and_payload
+
+    return _get_token_and_payload(_get_headers(LocalContext.request.get(None)))
+
+
+def test_rest_photo_runs_on_the_callers_token_in_its_worker_thread(tmp_path, monkeypatch):
+    """The photo renders in the thread pool: the caller's X-IP-Token is what spaces reads
+    there, and the next call, sent without one, is anonymous again (nothing leaks through a
+    reused pool thread)."""
+    pytest.importorskip("spaces")
+    from fastapi.testclient import TestClient
+    from test_security import _png
+
+    from animefy.app import rest as rest_mod
+
+    seen = []
+
+    def render(image, request, picture, settings, timings=None):
+        seen.append(_token_spaces_sees())
+        out = tmp_path / f"o{len(seen)}.png"
+        out.write_bytes(b"png")
+        return str(out), []
+
+    monkeypatch.setattr(rest_mod, "render_image", render)
+    settings = Settings(offline=True, output_dir=tmp_path / "out", rate_limit_per_minute=1000, on_zerogpu=True)
+    client = TestClient(rest_mod.create_rest_app(settings))
+    token = _token("alice")
+    for headers in ({"X-IP-Token": token}, {}, {"x-ip-token": token}):
+        r = client.post("/image", files={"file": ("a.png", _png())}, data={"person_style": "cel"}, headers=headers)
+        assert r.status_code == 200, r.text
+    assert seen == [(token, {"user": "alice"}), (None, {}), (token, {"user": "alice"})]
+
+
+def test_rest_video_job_runs_on_the_callers_token_kept_in_memory_only(tmp_path, monkeypatch):
+    """A job's GPU calls (in its worker thread) carry the token of whoever submitted it; the
+    token never reaches the job store on disk and is forgotten when the job ends."""
+    pytest.importorskip("spaces")
+    from fastapi.testclient import TestClient
+    from test_jobs import _wait
+    from test_video import make_clip
+
+    from animefy.app import jobs as jobs_mod
+    from animefy.app import rest as rest_mod
+
+    seen = []
+
+    def render(video, request, settings, picture=None, progress=None, out=None):
+        seen.append(_token_spaces_sees()[0])
+        Path(out).write_bytes(b"mp4")
+
+        class Report:
+            def as_dict(self):
+                return {"frames": 1}
+
+        return type("Result", (), {"path": out, "report": Report(), "messages": [], "frames": 1})()
+
+    monkeypatch.setattr(jobs_mod, "render_video", render)
+    settings = Settings(offline=True, output_dir=tmp_path / "out", rate_limit_per_minute=1000, video_workers=1,
+                        on_zerogpu=True)  # fmt: skip
+    app = rest_mod.create_rest_app(settings)
+    client = TestClient(app)
+    clip = make_clip(tmp_path / "c.mp4", fps="25", seconds=0.4).read_bytes()
+    token = _token("bob")
+    for headers in ({"X-IP-Token": token}, {}):
+        r = client.post("/video", files={"file": ("c.mp4", clip)}, data={"person_style": "cel"}, headers=headers)
+        assert r.status_code == 202, r.text
+        assert _wait(client, r.json()["job_id"], ("done", "failed"))["status"] == "done"
+    assert seen == [token, None]
+    assert app.state.jobs._tokens == {}  # forgotten when the job ended
+    stored = b"".join(f.read_bytes() for f in settings.output_dir.rglob("*") if f.is_file())
+    assert b"bob" not in stored and token.encode() not in stored  # never on disk
+
+
 # ------------------------------------------------------------------- the GPU check, dry run
 
 
@@ -291,3 +444,24 @@ def test_gpu_check_dry_run_writes_the_cost_table(tmp_path):
     assert any(not r["measured"] for r in merged["models"])  # the estimate it did not measure stays
     assert sum(r["device"] == "cpu" for r in merged["models"]) == len(report["costs"])
     assert merged["call_start_seconds"]["cpu"] > 0
+
+
+def test_gpu_check_overhead_table(tmp_path, capsys):
+    """--overhead: ONNX Runtime and the torch engine's graph modes on one model, a median and
+    range over independent runs."""
+    from tiny_models import nhwc_generator
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_check import main
+
+    models = tmp_path / "models"
+    models.mkdir()
+    nhwc_generator(models / "gen.onnx")
+    out = tmp_path / "o.json"
+    assert main(["--device", "cpu", "--models-dir", str(models), "--overhead", "gen.onnx", "--runs", "2",
+                 "--repeats", "2", "--modes", "eager,frozen", "--out", str(out)]) == 0  # fmt: skip
+    rows = {r["engine"]: r for r in json.loads(out.read_text())["overhead"]}
+    assert set(rows) == {"onnxruntime cpu", "torch cpu eager", "torch cpu frozen"}
+    for r in rows.values():
+        assert len(r["runs_ms"]) == 2 and 0 < r["min_ms"] <= r["median_ms"] <= r["max_ms"]
+    assert "| torch cpu frozen |" in capsys.readouterr().out

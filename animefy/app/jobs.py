@@ -7,7 +7,12 @@ ended (then the sweeper deletes it and the job is forgotten).
 
 Cancelling (REST DELETE) ends a queued job at once; a running one stops at its next frame,
 the way the page's Stop does: the progress callback raises, the encoder removes its partial
-file."""
+file.
+
+On a ZeroGPU Space a job's GPU calls are charged to the quota of the caller who submitted it
+when the request carried an `X-IP-Token`: the token is kept in this process's memory only
+(never in the job store) and dropped when the job ends, so a job that runs after a restart
+runs on the Space's anonymous quota."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from pathlib import Path
 from animefy.app import storage
 from animefy.app.jobstore import JobRecord
 from animefy.app.service import new_output, render_video
+from animefy.app.zerogpu import as_caller
 from animefy.errors import AnimefyError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
@@ -47,6 +53,7 @@ class VideoJobs:
         self.folder = self.store.folder
         self.workers = settings.workers()[1]
         self._cancel: set[str] = set()
+        self._tokens: dict[str, str] = {}  # job id -> the caller's ZeroGPU token (memory only)
         self._lock = threading.Lock()
         self._wake = threading.Semaphore(0)
         for i in range(self.workers):
@@ -55,13 +62,19 @@ class VideoJobs:
     def _name(self, path: Path | None) -> str | None:
         return None if path is None else path.resolve().relative_to(self.folder).as_posix()
 
-    def submit(self, clip: Path, request: VideoRequest, picture: Path | None, total: int, owner: str) -> JobRecord:
+    def submit(
+        self, clip: Path, request: VideoRequest, picture: Path | None, total: int, owner: str, token: str | None = None
+    ) -> JobRecord:
         job = JobRecord(
             id=uuid.uuid4().hex, request=request.model_dump_json(), state="queued", upload=self._name(clip) or "",
             picture=self._name(picture), output=new_output(self.settings, request.output_suffix()).name, owner=owner,
             created=time.time(), frames_total=total,
         )  # fmt: skip
+        if token:
+            with self._lock:
+                self._tokens[job.id] = token
         if not self.store.add(job, self.settings.max_queued_jobs):
+            self._forget(job.id)
             raise QueueFullError("Too many video jobs are waiting; try again in a minute or two.")
         self._wake.release()
         return job
@@ -79,12 +92,18 @@ class VideoJobs:
         if job is None:
             return None
         if job.state == "queued" and self.store.finish(job.id, "cancelled", error=CANCELLED, only_if=("queued",)):
+            self._forget(job.id)
             storage.remove_names(self.folder, job.names())
             log.info("video job %s cancelled while queued", job.id)
         elif job.state in ("queued", "running"):  # a queued job may have started meanwhile
             with self._lock:
                 self._cancel.add(job.id)
         return self.store.get(job.id)
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._cancel.discard(job_id)
+            self._tokens.pop(job_id, None)
 
     def cancelling(self, job_id: str) -> bool:
         with self._lock:
@@ -153,8 +172,10 @@ class VideoJobs:
             if self.cancelling(job.id):
                 raise Cancelled
             # not wrapped in a GPU call: on ZeroGPU render_video makes one per chunk (animefy/app/zerogpu.py)
-            result = render_video(str(clip), VideoRequest.model_validate_json(job.request), self.settings,
-                                  str(picture) if picture else None, progress, str(out))  # fmt: skip
+            with self._lock:
+                token = self._tokens.get(job.id)
+            result = as_caller(token, render_video, str(clip), VideoRequest.model_validate_json(job.request),
+                               self.settings, str(picture) if picture else None, progress, str(out))  # fmt: skip
             ended = self.store.finish(job.id, "done", report=result.report.as_dict(), messages=list(result.messages),
                                       frames=result.frames, output=Path(result.path).name)  # fmt: skip
         except Cancelled:
@@ -167,8 +188,7 @@ class VideoJobs:
             log.exception("video job %s failed", job.id)
             self.store.finish(job.id, "failed", error=INTERNAL)
         finally:
-            with self._lock:
-                self._cancel.discard(job.id)
+            self._forget(job.id)
             storage.remove(clip, picture)
             if not ended:
                 storage.remove_names(self.folder, job.names())

@@ -40,7 +40,7 @@ from animefy.app import storage
 from animefy.app.jobs import Cancelled, VideoJobs
 from animefy.app.runs import CheckedTimings
 from animefy.app.service import check_output_folder, render_image
-from animefy.app.zerogpu import gpu
+from animefy.app.zerogpu import as_caller, gpu, ip_token
 from animefy.errors import AnimefyError, InputError, LimitError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
@@ -302,7 +302,8 @@ def _add_image_route(app: FastAPI, settings: Settings) -> None:
                 slot.cancel() if not slot.done() else photo_slots.release()
                 return None
         try:
-            work = asyncio.ensure_future(run_in_threadpool(render, str(photo), request,
+            token = ip_token(http.headers) if settings.on_zerogpu else None  # the caller's GPU quota
+            work = asyncio.ensure_future(run_in_threadpool(as_caller, token, render, str(photo), request,
                                                            str(picture) if picture else None, settings, timings))  # fmt: skip
             while not work.done():
                 if await _left(http, work) and not stop.is_set():
@@ -367,7 +368,8 @@ def _add_video_routes(app: FastAPI, settings: Settings) -> None:
             picture = await _save_upload(background_image, settings, ".png") if background_image else None
             # Everything that can fail before the first frame is checked now, not in the queue.
             total = await run_in_threadpool(check_video, str(clip), plain, settings, picture is not None)
-            job = jobs.submit(clip, plain, picture, total, client_address(http, settings.trusted_proxies))
+            token = ip_token(http.headers) if settings.on_zerogpu else None  # kept in memory only
+            job = jobs.submit(clip, plain, picture, total, client_address(http, settings.trusted_proxies), token)
         except BaseException:
             storage.remove(clip, picture)
             raise

@@ -18,30 +18,33 @@ time that fits the visitor, and Stop and progress across `spaces`' fork.
   multiprocessing Event made per call cannot be sent to it (tests/test_zerogpu.py shows
   both with a real fork).
 - REST calls run outside any Gradio request, so ZeroGPU would charge them to the anonymous
-  IP quota: `caller_token(headers)` carries the caller's `X-IP-Token` into the GPU call.
+  IP quota: `as_caller(token, fn, ...)` runs `fn` (in the REST thread pool, or a video job's
+  thread) with the caller's `X-IP-Token` where `spaces` looks for it (`caller_token`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
 import logging
 import math
 import os
 import tempfile
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from animefy.errors import AnimefyError, InputError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
+
+if TYPE_CHECKING:
+    from animefy.video.chunks import Chunk
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,6 @@ QUOTAS = {"anonymous": 120, "free": 210, "pro": 1500}
 CALL_SECONDS = 60  # what one GPU call asks for at most: small calls are scheduled sooner and waste less
 SAFETY = 1.5  # asked duration = SAFETY x estimate: the estimate's CUDA rows are not measured yet
 CHUNK_BYTES = 256 << 20  # decoded frames handed to one GPU call (they are pickled across the fork)
-WARM_FRAMES = 8  # frames run before a chunk (output dropped) so the matte and supervisor are warm
 
 
 # ------------------------------------------------------------------------- preloading
@@ -164,11 +166,14 @@ def per_frame_seconds(request: ImageRequest, settings: Settings, size: tuple[int
 
 
 @dataclass(frozen=True)
-class Chunk:
-    start: int  # first output frame of the chunk
-    end: int  # one past its last
-    warm: int  # frames before `start` run first, their pictures dropped
+class GpuCall:
+    chunk: Chunk  # the frames it decodes (warm-up and look-ahead included) and writes
     seconds: int  # the duration its GPU call asks for
+
+    @property
+    def frames(self) -> int:
+        """Frames handed to the call (the last chunk's open end taken as its last output frame)."""
+        return (self.chunk.stop if self.chunk.end is None else self.chunk.end) - self.chunk.first
 
 
 def call_seconds(frames: int, per_frame: float, start: float) -> int:
@@ -176,24 +181,20 @@ def call_seconds(frames: int, per_frame: float, start: float) -> int:
     return max(1, math.ceil(SAFETY * (start + frames * per_frame)))
 
 
-def plan_chunks(frames: int, per_frame: float, start_s: float, hold: int = 1, frame_bytes: int = 0) -> list[Chunk]:
-    """Split `frames` into GPU calls of at most CALL_SECONDS each (and CHUNK_BYTES of frames),
-    on multiples of `hold` so every drawing stays whole; each call after the first starts
-    with WARM_FRAMES (rounded up to whole drawings) already shown by the one before.
+def plan_chunks(frames: int, per_frame: float, start_s: float, hold: int = 1, frame_bytes: int = 0) -> list[GpuCall]:
+    """The GPU calls of a clip of `frames` frames: the video code's frame-exact plan
+    (animefy/video/chunks.py: chunks on whole drawings, each decoding a warm-up before and one
+    drawing after its own frames), capped so every call, warm-up and look-ahead included, asks
+    for at most CALL_SECONDS and is handed at most CHUNK_BYTES of frames."""
+    from animefy.video.chunks import WARMUP_FRAMES
+    from animefy.video.chunks import plan_chunks as frame_plan
 
-    Kept to one function so it can call animefy/video/chunks.py (the Ray work's frame-exact
-    plan) once that lands; today it is its own small plan."""
-    warm = -(-WARM_FRAMES // hold) * hold
+    extra = -(-WARMUP_FRAMES // hold) * hold + hold  # warm-up and look-ahead decoded around a chunk
     by_time = int((CALL_SECONDS / SAFETY - start_s) / max(per_frame, 1e-6))
     by_bytes = CHUNK_BYTES // frame_bytes if frame_bytes else by_time
-    size = max(hold, (min(by_time, by_bytes) - warm) // hold * hold)
-    chunks, begin = [], 0
-    while begin < frames:
-        end = min(frames, begin + size)
-        pre = min(warm, begin)
-        chunks.append(Chunk(begin, end, pre, call_seconds(end - begin + pre, per_frame, start_s)))
-        begin = end
-    return chunks
+    size = max(hold, (min(by_time, by_bytes) - extra) // hold * hold)
+    calls = [GpuCall(c, 0) for c in frame_plan(max(1, frames), 1.0, size, hold, max_frames=size)]
+    return [replace(c, seconds=call_seconds(c.frames, per_frame, start_s)) for c in calls]
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class GpuPlan:
     per_frame: float
     start: float
     hold: int
-    chunks: list[Chunk]
+    chunks: list[GpuCall]
 
     @property
     def gpu_seconds(self) -> int:
@@ -308,112 +309,64 @@ def _chunk_duration(frames: np.ndarray, *args: object, seconds: int = CALL_SECON
     return seconds
 
 
-def _merge_count(into: object, part: object, shift: int) -> None:
-    """Add a chunk's report (TemporalReport or ReuseReport) to the clip's: counts summed,
-    frame numbers shifted by the chunk's first frame."""
-    for f in fields(part):
-        a, b = getattr(into, f.name), getattr(part, f.name)
-        if f.name in ("frames", "options", "hold", "reuse", "trace"):
-            continue
-        if isinstance(b, Counter):
-            a.update(b)
-            if hasattr(b, "pixels"):
-                a.pixels.update(b.pixels)
-        elif isinstance(b, bool) or not isinstance(b, int | float | list | dict):
-            continue
-        elif isinstance(b, int | float):
-            setattr(into, f.name, a + b)
-        elif f.name == "keyframes":
-            a.extend(k + shift for k in b if k + shift not in a)
-        elif isinstance(b, dict):
-            a.update({k + shift: v for k, v in b.items()})
-        else:
-            a.extend(x for x in b if x not in a) if f.name == "notes" else a.extend(b)
-
-
 @gpu(duration=_chunk_duration)
 def stylize_chunk(
     frames: np.ndarray,
-    warm: int,
+    keep: tuple[int, int | None],
     request: VideoRequest,
     settings: Settings,
     picture: np.ndarray | None = None,
     stop: str = "",
     seconds: int = CALL_SECONDS,  # noqa: ARG001 - read by _chunk_duration
 ) -> Iterator[tuple]:
-    """The GPU part of a clip: frames in (the first `warm` of them only to warm the matte and
-    the supervisor up), pictures out. Yields ("progress", frames done) after each batch and
-    ("done", pictures, counts, temporal report, reuse report) at the end; stops with
+    """The GPU part of a clip: frames in, pictures out, through the video pipeline's own
+    loop (`ClipLoop`: drawings, matte, faces, reuse, supervisor), so a chunk draws what the
+    one-call path draws. Only output frames keep = (a, b) of `frames` are handed back (the
+    warm-up before and the look-ahead after are dropped). Yields ("progress", frames kept)
+    as pictures come and ("done", pictures, counts, temporal report) at the end; stops with
     StoppedError when the file `stop` appears."""
-    from animefy.image.pipeline import Renderer
-    from animefy.models.runtime import counting_passes
-    from animefy.video.pipeline import _alpha8, batched, drawings, temporal_options
-    from animefy.video.reuse import ReuseOptions, Reuser
-    from animefy.video.temporal import TemporalSupervisor
+    from animefy.video.pipeline import ClipLoop, _overlap, temporal_options
+    from animefy.video.reuse import ReuseOptions
 
-    temporal = temporal_options(request)
-    renderer = Renderer(request, settings, picture)
-    renderer.track_faces = True
-    supervisor = TemporalSupervisor(temporal)
-    reuser = Reuser(renderer, ReuseOptions(enabled=request.reuse), temporal.hold)
-    out, counts, skip, done = [], [], warm, 0
-    pending: list[int] = []
-
-    def keep(ready: list[np.ndarray]) -> None:
-        nonlocal skip
-        for picture_ in ready:
-            count = pending.pop(0)
-            if skip > 0:
-                skip -= count
-                continue
-            out.append(picture_)
-            counts.append(count)
-
-    for batch in batched(drawings(iter(frames), temporal.hold, renderer.observe), 4):
+    loop = ClipLoop(request, settings, temporal_options(request), ReuseOptions(enabled=request.reuse), picture)
+    out, counts, shown = [], [], 0
+    for styled, count in loop.run(iter(frames)):
         if stop and os.path.exists(stop):
             raise StoppedError("Stopped.")
-        stack = np.stack([f for f, _ in batch])
-        pending += [c for _, c in batch]
-        regions = [renderer.split(f) for f in stack]
-        with counting_passes(reuser.report.passes):
-            rendered = reuser.render(stack, regions)
-        ready = []
-        for frame, reg, res in zip(stack, regions, rendered, strict=True):
-            styled = res.rgb if res.alpha is None else np.dstack([res.rgb, _alpha8(res.alpha)])
-            ready += supervisor.push(frame, styled, reg.alpha if renderer.matter is not None else None)
-        keep(ready)
-        done += sum(c for _, c in batch)
-        yield ("progress", max(0, done - warm))
-    keep(supervisor.flush())
-    yield ("done", np.stack(out) if out else np.zeros((0,), np.uint8), counts, supervisor.report, reuser.report)
+        if kept := _overlap(shown, count, keep):
+            out.append(styled)
+            counts.append(kept)
+            yield ("progress", sum(counts))
+        shown += count
+    yield ("done", np.stack(out) if out else np.zeros((0,), np.uint8), counts, loop.supervisor.report)
 
 
-def _frames_in_chunks(reader, chunks: list[Chunk], warm: int) -> Iterator[tuple[Chunk, np.ndarray]]:
-    """Each chunk with its frames (`warm` frames of warm-up first, after the first chunk),
-    decoding the clip once, in order. The plan comes from the container's frame estimate: a
-    stream with more frames than that gets more chunks like the last one; one with fewer
-    ends early."""
-    tail: list[np.ndarray] = []
-    it = iter(reader)
-    step = chunks[-1].end - chunks[-1].start
-    more = (Chunk(chunks[-1].end + i * step, chunks[-1].end + (i + 1) * step, warm, chunks[-1].seconds)
-            for i in itertools.count())  # fmt: skip
-    for chunk in itertools.chain(chunks, more):
-        body = [f for _, f in zip(range(chunk.end - chunk.start), it, strict=False)]
-        if not body:
+def _frames_of(reader: Iterable[np.ndarray], calls: list[GpuCall]) -> Iterator[tuple[GpuCall, np.ndarray]]:
+    """Each call with the frames its chunk decodes, decoding the clip once, in order (only
+    the frames still to be handed out are held). A stream that ends early ends the calls."""
+    it, held, base = iter(reader), [], 0
+    for call in calls:
+        chunk = call.chunk
+        del held[: chunk.first - base]
+        base = chunk.first
+        want = None if chunk.end is None else chunk.end - base
+        while want is None or len(held) < want:
+            if (frame := next(it, None)) is None:
+                break
+            held.append(frame)
+        if len(held) <= chunk.start - base:
             return
-        pre = min(chunk.warm, len(tail))
-        yield replace(chunk, end=chunk.start + len(body), warm=pre), np.stack(tail[len(tail) - pre :] + body)
-        tail = (tail + body)[-max(warm, 1) :]
+        yield call, np.stack(held[:want])
 
 
-def _run_chunk(call: Callable, chunk: Chunk, frames: np.ndarray, args: tuple, stop: str, progress, done: int, total: int):
+def _run_call(fn: Callable, call: GpuCall, frames: np.ndarray, args: tuple, stop: str, progress, total: int):
     """One GPU call: its progress reported here (as clip frames), its result returned."""
     result = None
-    for item in call(frames, chunk.warm, *args, stop, seconds=chunk.seconds):
+    for item in fn(frames, call.chunk.keep, *args, stop, seconds=call.seconds):
         if item[0] == "progress":
             if progress:
-                progress(done + item[1], max(total, done + item[1]))
+                done = call.chunk.start + item[1]
+                progress(done, max(total, done))
         else:
             result = item
     if result is None:
@@ -432,77 +385,80 @@ def render_video(
     *,
     out: str,
 ):
-    """A clip as several GPU calls: decode here, stylize each chunk in one GPU call, encode
-    here. `progress(done, total)` runs in this process and may raise to stop the run (the UI's
-    Stop does): the GPU call in flight then sees the stop file at its next batch. Returns a
-    VideoResult, as the CPU path does."""
+    """A clip as several GPU calls: count its frames and decode here, stylize each chunk of
+    the video code's plan in one GPU call, encode here. `progress(done, total)` runs in this
+    process and may raise to stop the run (the UI's Stop does): the GPU call in flight then
+    sees the stop file at its next picture. Returns a VideoResult, as the CPU path does."""
     from animefy.image.io import load_image
+    from animefy.image.pipeline import check_request
     from animefy.timings import Timings
-    from animefy.video.io import check_limits, check_output_format, probe, read_frames
-    from animefy.video.pipeline import VideoResult, _open_writer, processing_size, temporal_options
-    from animefy.video.temporal import TemporalReport
+    from animefy.video.chunks import merge_reports
+    from animefy.video.io import check_limits, check_output_format, count_frames, probe, read_frames
+    from animefy.video.pipeline import VideoResult, _open_writer, processing_size
 
     info = probe(video, settings)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
     w, h = size or (info.width, info.height)
-    plan = gpu_plan(video, request, settings)
     fmt = request.transparent_format if "transparent_format" in request.model_fields_set else None
     kind = check_output_format(Path("x" + request.output_suffix()), request.background == "transparent", fmt)
-    out = Path(out)
+    total = min(count_frames(video, info), info.frame_limit(settings))  # exact: the plan is frame-exact
+    filled, _ = check_request(request, settings, True)
+    calls = plan_chunks(total, per_frame_seconds(filled, settings, (w, h)), start_seconds(settings), request.hold,
+                        w * h * 3)  # fmt: skip
     picture_rgb = load_image(picture, settings).rgb if picture else None
-    writer = _open_writer(out, info, w, h, kind, Path(video))
+    writer = _open_writer(Path(out), info, w, h, kind, Path(video))
     own_stop = stop is None
     stop = stop or StopFlag()
-    report = TemporalReport(temporal_options(request))
-    reuse = None
-    written, timings = 0, Timings()
+    parts, written = [], 0
     try:
         reader = read_frames(video, info, size, max_frames=info.frame_limit(settings))
-        warm = -(-WARM_FRAMES // request.hold) * request.hold
-        for chunk, frames in _frames_in_chunks(reader, plan.chunks, warm):
-            pictures, counts, part, part_reuse = _run_chunk(
-                call, chunk, frames, (request, settings, picture_rgb), stop.path, progress, written, plan.frames
-            )
+        for gpu_call, frames in _frames_of(reader, calls):
+            pictures, counts, report = _run_call(call, gpu_call, frames, (request, settings, picture_rgb), stop.path,
+                                                 progress, total)  # fmt: skip
             for picture_, count in zip(pictures, counts, strict=True):
                 for _ in range(count):
                     writer.write(picture_)
-            _merge_count(report, part, written - chunk.warm)
-            if reuse is None:
-                reuse = part_reuse
-            else:
-                _merge_count(reuse, part_reuse, written - chunk.warm)
+            parts.append((gpu_call.chunk, report))
             written += sum(counts)
         if written == 0:
             raise InputError("The video has no frames that can be decoded.")
         path = writer.close()
     except BaseException:
-        stop.set()  # the call in flight (if any) stops at its next batch
+        stop.set()  # the call in flight (if any) stops at its next picture
         writer.abort()
         raise
     finally:
         if own_stop:
             with contextlib.suppress(OSError):
                 stop.close()
-    report.frames = written
-    report.reuse = reuse
-    messages.append(f"Ran as {len(plan.chunks)} GPU call(s) of at most {max(c.seconds for c in plan.chunks)} s.")
+    report = merge_reports(parts, written)
+    messages.append(f"Ran as {len(parts)} GPU call(s) of at most {max(c.seconds for c in calls)} s.")
     if progress:
         progress(written, written)
-    return VideoResult(path, written, info.fps, (w, h), timings, report, messages, reuse)
+    return VideoResult(path, written, info.fps, (w, h), Timings(), report, messages, report.reuse)
 
 
 # ------------------------------------------------------------------------- REST callers
 
 
+TOKEN_HEADER = "x-ip-token"
+
+
+def ip_token(headers) -> str | None:
+    """The caller's `X-IP-Token` header (any case), or None. `headers`: a mapping with items()."""
+    return next((v for k, v in (headers or {}).items() if k.lower() == TOKEN_HEADER), None)
+
+
 @contextlib.contextmanager
-def caller_token(headers: dict[str, str] | None) -> Iterator[None]:
+def caller_token(headers) -> Iterator[None]:
     """Run GPU calls in this block on the REST caller's ZeroGPU quota: `spaces` reads the
     `X-IP-Token` header of the current Gradio request (on a Space the proxy adds it for
-    signed-in callers and for `gradio_client` calls made with a token); a REST job has no
-    Gradio request, so this sets one carrying the caller's header. Without that header the
-    call is charged to the Space's anonymous IP quota, as before."""
-    token = next((v for k, v in (headers or {}).items() if k.lower() == "x-ip-token"), None)
+    signed-in callers and for `gradio_client` calls made with a token); a REST call has no
+    Gradio request, so this sets one carrying the caller's header, in this thread's context
+    only, and puts the previous one back after. Without that header the call is charged to
+    the Space's anonymous IP quota, as before."""
+    token = ip_token(headers)
     if token is None:
         yield
         return
@@ -510,16 +466,22 @@ def caller_token(headers: dict[str, str] | None) -> Iterator[None]:
 
     class _Request:  # what spaces' client reads: .headers with .get and a __dict__
         def __init__(self, value: str) -> None:
-            self.headers = _Headers({"x-ip-token": value})
+            self.headers = _Headers({TOKEN_HEADER: value})
 
-    previous = LocalContext.request.get(None)
     handle = LocalContext.request.set(_Request(token))
     try:
         yield
     finally:
-        LocalContext.request.reset(handle) if handle is not None else LocalContext.request.set(previous)
+        LocalContext.request.reset(handle)
 
 
 class _Headers(dict):
     pass
 
+
+def as_caller(token: str | None, fn: Callable, *args: object, **kw: object):
+    """fn(*args, **kw) with its GPU calls charged to `token`'s quota (None: anonymous). Made
+    for a worker thread (a REST photo in the thread pool, a video job's thread): the token's
+    context is set in the thread that runs `fn`, so it holds whatever the pool copies."""
+    with caller_token({TOKEN_HEADER: token} if token else None):
+        return fn(*args, **kw)

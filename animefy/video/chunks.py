@@ -60,17 +60,20 @@ class Chunk:
 
 
 def plan_chunks(
-    total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES
+    total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES, *, max_frames: int | None = None
 ) -> list[Chunk]:
     """Split `total` frames into chunks of about `chunk_seconds`, of equal length (so no tiny
     last chunk), with boundaries on drawings (multiples of `hold`), so each chunk draws the
-    same frames a single pass would."""
+    same frames a single pass would. `max_frames`: no chunk writes more frames than this
+    (rounded down to whole drawings, at least one); the ZeroGPU loop caps each GPU call so."""
     if total < 1:
         raise InputError("The video has no frames that can be decoded.")
     if chunk_seconds <= 0:
         raise InputError(f"chunk_seconds must be positive (got {chunk_seconds}).")
     drawings = math.ceil(total / hold)
     count = max(1, min(drawings, round(total / (chunk_seconds * fps))))
+    if max_frames is not None:
+        count = min(drawings, max(count, math.ceil(drawings / max(1, max_frames // hold))))
     warm = math.ceil(warmup / hold) * hold
     bounds = [min(total, round(drawings * k / count) * hold) for k in range(count + 1)]
     chunks = []

@@ -258,6 +258,57 @@ def _check_call(
     return temporal or TemporalOptions(), check_output_format(out, options.background == "transparent", fmt)
 
 
+class ClipLoop:
+    """The streaming loop over one clip's frames, shared by `stylize_video` and the ZeroGPU
+    chunk worker (animefy/app/zerogpu.py), so the two cannot drift: the renderer, the reuser
+    and the supervisor with the clip's state (one Motion, reset together); `run(frames)`
+    turns frames into supervised pictures, each with the number of output frames it stands
+    for, in order."""
+
+    def __init__(
+        self,
+        options: ImageRequest,
+        settings: Settings,
+        temporal: TemporalOptions,
+        reuse: ReuseOptions,
+        picture: np.ndarray | None = None,
+        batch_size: int = 4,
+        timings: Timings | None = None,
+    ) -> None:
+        self.timings = timings if timings is not None else Timings()
+        self.renderer = Renderer(options, settings, picture, timings=self.timings)
+        self.renderer.track_faces = True  # frames come in order: faces become smoothed tracks
+        self.supervisor = TemporalSupervisor(temporal)
+        self.reuser = Reuser(self.renderer, reuse, temporal.hold)
+        self.hold, self.batch_size = temporal.hold, batch_size
+        # The clip's state: one motion estimate per pair of drawings, shared by every stage (the
+        # supervisor runs one batch behind the split), and the stateful stages, reset together.
+        self.clip = ClipState(Motion(side=temporal.flow_max_side, keep=batch_size + 4),
+                              [self.renderer, self.reuser, self.supervisor])  # fmt: skip
+        self.clip.reset()
+        self.supervisor.report.reuse = self.reuser.report
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:
+        renderer, reuser, supervisor, timings = self.renderer, self.reuser, self.supervisor, self.timings
+        counts: list[int] = []  # output frames each supervised drawing stands for, oldest first
+        for batch in batched(drawings(frames, self.hold, renderer.observe), self.batch_size):
+            stack = np.stack([frame for frame, _ in batch])
+            counts += [count for _, count in batch]
+            contexts = [self.clip.drawing(frame) for frame in stack]
+            regions = [renderer.split(d.frame, d) for d in contexts]
+            with counting_passes(reuser.report.passes):
+                rendered = reuser.render(stack, regions, contexts)
+            with timings.stage("temporal"):
+                ready = []
+                for d, reg, res in zip(contexts, regions, rendered, strict=True):
+                    styled = res.rgb if res.alpha is None else np.dstack([res.rgb, _alpha8(res.alpha)])
+                    ready += supervisor.push(d.frame, styled, reg.alpha if renderer.matter is not None else None, d)
+            yield from ((picture, counts.pop(0)) for picture in ready)
+        with timings.stage("temporal"):
+            ready = supervisor.flush()
+        yield from ((picture, counts.pop(0)) for picture in ready)
+
+
 def stylize_video(
     src: str | Path,
     out: str | Path,
@@ -295,49 +346,20 @@ def stylize_video(
         log.warning("%s: %s", src.name, message)
     w, h = size or (info.width, info.height)
     timings = Timings()
-    renderer = Renderer(options, settings, picture, timings=timings)
-    renderer.track_faces = True  # frames come in order: faces become smoothed tracks
-    messages += renderer.messages
-    supervisor = TemporalSupervisor(temporal)
-    reuser = Reuser(renderer, reuse, temporal.hold)
-    # The clip's state: one motion estimate per pair of drawings, shared by every stage (the
-    # supervisor runs one batch behind the split), and the stateful stages, reset together.
-    clip = ClipState(Motion(side=temporal.flow_max_side, keep=batch_size + 4), [renderer, reuser, supervisor])
-    clip.reset()
-    supervisor.report.reuse = reuser.report
+    loop = ClipLoop(options, settings, temporal, reuse, picture, batch_size, timings)
+    messages += loop.renderer.messages
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings), frames or (0, None))
     writer = _open_writer(out, info, w, h, kind, src, audio=frames is None)
     messages += getattr(writer, "messages", [])
     encoder = Encoder(writer, 2 * batch_size)
-    counts: list[int] = []  # output frames each supervised drawing stands for, oldest first
-    shown = [0]  # output frames emitted so far, written (inside `keep`) or not
-
-    def emit(ready: list[np.ndarray]) -> None:
-        for frame in ready:
-            start, count = shown[0], counts.pop(0)
-            shown[0] += count
+    shown = 0  # output frames emitted so far, written (inside `keep`) or not
+    try:
+        for styled, count in loop.run(decoder):
             with timings.stage("wait for encode"):
-                encoder.put(frame, _overlap(start, count, keep))
+                encoder.put(styled, _overlap(shown, count, keep))
+            shown += count
             if progress:
                 progress(encoder.frames, max(info.frame_estimate, encoder.frames))
-
-    try:
-        for batch in batched(drawings(decoder, temporal.hold, renderer.observe), batch_size):
-            frames = np.stack([frame for frame, _ in batch])
-            counts += [count for _, count in batch]
-            contexts = [clip.drawing(frame) for frame in frames]
-            regions = [renderer.split(d.frame, d) for d in contexts]
-            with counting_passes(reuser.report.passes):
-                rendered = reuser.render(frames, regions, contexts)
-            with timings.stage("temporal"):
-                ready = []
-                for d, reg, res in zip(contexts, regions, rendered, strict=True):
-                    styled = res.rgb if res.alpha is None else np.dstack([res.rgb, _alpha8(res.alpha)])
-                    ready += supervisor.push(d.frame, styled, reg.alpha if renderer.matter is not None else None, d)
-            emit(ready)
-        with timings.stage("temporal"):
-            ready = supervisor.flush()
-        emit(ready)
         if decoder.count == 0:
             raise InputError("The video has no frames that can be decoded.")
         if warning := decoder.reader.warning():
@@ -351,5 +373,6 @@ def stylize_video(
         decoder.close()
     if progress:
         progress(encoder.frames, encoder.frames)
-    supervisor.report.frames = encoder.frames
-    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, supervisor.report, messages, reuser.report)
+    loop.supervisor.report.frames = encoder.frames
+    return VideoResult(path, encoder.frames, info.fps, (w, h), timings, loop.supervisor.report, messages,
+                       loop.reuser.report)  # fmt: skip
