@@ -231,9 +231,9 @@ def gpu_plan(video: str, request: VideoRequest, settings: Settings) -> GpuPlan:
     """The GPU calls a clip will make on this server, before it starts."""
     from animefy.image.pipeline import check_request
     from animefy.video.io import probe
-    from animefy.video.pipeline import processing_size
+    from animefy.video.pipeline import processing_size, trimmed
 
-    info = probe(video, settings)
+    info = trimmed(probe(video, settings), request)  # a trim (max_seconds) plans only the frames kept
     size = processing_size(info, settings)[0] or (info.width, info.height)
     filled, _ = check_request(request, settings, True)
     per_frame = per_frame_seconds(filled, settings, size)
@@ -439,10 +439,17 @@ def render_video(
     from animefy.image.io import load_image
     from animefy.timings import Timings
     from animefy.video.io import check_limits, check_output_format, probe, read_frames
-    from animefy.video.pipeline import VideoResult, _open_writer, processing_size, temporal_options
+    from animefy.video.pipeline import (
+        VideoResult,
+        _open_writer,
+        kept_frames,
+        processing_size,
+        temporal_options,
+        trimmed,
+    )
     from animefy.video.temporal import TemporalReport
 
-    info = probe(video, settings)
+    info = trimmed(probe(video, settings), request)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
     w, h = size or (info.width, info.height)
@@ -451,14 +458,15 @@ def render_video(
     kind = check_output_format(Path("x" + request.output_suffix()), request.background == "transparent", fmt)
     out = Path(out)
     picture_rgb = load_image(picture, settings).rgb if picture else None
-    writer = _open_writer(out, info, w, h, kind, Path(video))
+    keep_to = kept_frames(info, request)
+    writer = _open_writer(out, info, w, h, kind, Path(video), audio_seconds=info.duration if keep_to else None)
     own_stop = stop is None
     stop = stop or StopFlag()
     report = TemporalReport(temporal_options(request))
     reuse = None
     written, timings = 0, Timings()
     try:
-        reader = read_frames(video, info, size, max_frames=info.frame_limit(settings))
+        reader = read_frames(video, info, size, info.frame_limit(settings), 0, keep_to)
         warm = -(-WARM_FRAMES // request.hold) * request.hold
         for chunk, frames in _frames_in_chunks(reader, plan.chunks, warm):
             pictures, counts, part, part_reuse = _run_chunk(
