@@ -204,6 +204,7 @@ class GpuPlan:
     start: float
     hold: int
     chunks: list[Chunk]
+    frame_bytes: int = 0  # a decoded frame's size: it caps the frames of one call too
 
     @property
     def gpu_seconds(self) -> int:
@@ -220,7 +221,8 @@ class GpuPlan:
         lo, hi = 0, self.frames
         while lo < hi:  # the most frames whose own plan fits
             mid = (lo + hi + 1) // 2
-            if sum(c.seconds for c in plan_chunks(mid, self.per_frame, self.start, self.hold)) <= QUOTAS[quota]:
+            chunks = plan_chunks(mid, self.per_frame, self.start, self.hold, self.frame_bytes)
+            if sum(c.seconds for c in chunks) <= QUOTAS[quota]:
                 lo = mid
             else:
                 hi = mid - 1
@@ -240,7 +242,7 @@ def gpu_plan(video: str, request: VideoRequest, settings: Settings) -> GpuPlan:
     frames = info.frame_estimate
     start = start_seconds(settings)
     chunks = plan_chunks(frames, per_frame, start, request.hold, size[0] * size[1] * 3)
-    return GpuPlan(frames, frames / float(info.fps), per_frame, start, request.hold, chunks)
+    return GpuPlan(frames, frames / float(info.fps), per_frame, start, request.hold, chunks, size[0] * size[1] * 3)
 
 
 def plan_text(plan: GpuPlan) -> str:
