@@ -971,10 +971,10 @@ API_RETURNS = {
 API_PARAMS_ZH = {
     "image": "照片，一个文件（PNG、JPEG、WebP 等）",
     "video": "视频，一个文件（MP4、MOV、WebM、AVI）",
-    "picture": "背景图片，一个文件（配合 background='image'）",
-    "person_styles": "人物风格名称的列表，每个一行；'original' 表示人物保持原样",
-    "backgrounds": "背景的列表，每个一列：风格名称（用它绘制照片的背景）、'original'（原样）或 'transparent'（透明）",
-    "variations": "时间 / 季节的列表（day、dusk、night、spring、summer、autumn、winter），每个一列，用在第一个绘制的背景上",
+    "picture": "背景图片，一个文件（配合 `background='image'`）",
+    "person_styles": "人物风格名称的列表，每个一行；`'original'` 表示人物保持原样",
+    "backgrounds": "背景的列表，每个一列：风格名称（用它绘制照片的背景）、`'original'`（原样）或 `'transparent'`（透明）",
+    "variations": "时间 / 季节的列表（`day`、`dusk`、`night`、`spring`、`summer`、`autumn`、`winter`），每个一列，用在第一个绘制的背景上",
 }
 API_RETURNS_ZH = {
     "/stylize_image": ["结果，一个 PNG 文件（透明背景时为 RGBA）"],
@@ -997,7 +997,7 @@ API_INTRO = {
     "[styles](api/v1/styles).\n\nThe page's endpoints and their parameters:",
     "zh": "本页面的每个功能都可以用程序调用（Python 的 `gradio_client`，或任何能发 HTTP 请求的语言）。\n\n"
     "- 页面最下方的“通过 API 使用”打开 Gradio 自带的接口说明（英文），每个端点都有可以直接运行的示例代码；手机上也能打开。\n"
-    "- 给手机应用等使用的 REST 接口在 `/api/v1`：[接口文档](api/v1/docs) · [OpenAPI](api/v1/openapi.json) · "
+    "- 给手机应用等使用的 REST 接口在 `/api/v1`：[接口文档](api/v1/docs) · [`openapi.json`](api/v1/openapi.json) · "
     "[风格列表](api/v1/styles)。\n\n本页面的端点和参数（参数名和取值保持英文）：",
 }
 
@@ -1012,10 +1012,10 @@ def _param_words(endpoint_name: str, name: str, lang: str) -> str:
     words = table.get(f"field.{name}") if zh else f["help"]
     choices = ("keep", "transparent") if endpoint_name == "/animefy" and name == "background" else f["choices"]
     if name.endswith("_style"):
-        same = "'' 表示默认风格" if name == "person_style" else "'' 表示与人物相同，'original' 表示原样"
-        words += f"：风格名称，见“模型”页或 /api/v1/styles；{same}" if zh else " (a style name: see /api/v1/styles)"
+        same = "`''` 表示默认风格" if name == "person_style" else "`''` 表示与人物相同，`'original'` 表示原样"
+        words += f"：风格名称，见“模型”页或 `/api/v1/styles`；{same}" if zh else " (a style name: see /api/v1/styles)"
     elif name.endswith("_colour") and zh:
-        words += "：#RRGGBB 格式，配合 background='color'"
+        words += "：`#RRGGBB` 格式，配合 `background='color'`"
     elif choices:
         shown = [f"`{c}` {table[f'choice.{name}.{c}']}" if f"choice.{name}.{c}" in table else f"`{c}`" for c in choices]
         words += ("：" if zh else ": ") + ("、" if zh else ", ").join(shown)
