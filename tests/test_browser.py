@@ -235,7 +235,7 @@ VISIBLE_TEXT = """() => {
 # Proper names that stay as they are in Chinese text (model families, licences, formats).
 NAMES = re.compile(
     r"animefy|OpenAPI|Python|HTTP|REST|AnimeGANv[23]|DCT-Net|MODNet|YuNet|Real-ESRGAN|MobileNetV3|x4plus|v[23]|6B|x4|3D|Gradio|API|MIT|"
-    r"CC BY-NC-SA 4\.0|Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
+    r"CC BY-NC-SA 4\.0|Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|MP4|MOV|AVI|RGBA|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
 )
 
 
@@ -406,8 +406,7 @@ def test_gradios_upload_errors_are_chinese_on_the_chinese_page(browser, app_serv
         if path == big:
             assert "2.0 MB" in message
             page.screenshot(path=str(SHOTS / "zh_upload_too_big_390.png"))
-        for close in page.locator(".toast-close").all():
-            close.click()
+        page.evaluate("() => document.querySelectorAll('.toast-close').forEach(b => b.click())")
     titles = page.locator(".toast-title").all_inner_texts()
     assert all("Error" not in t and "Warning" not in t for t in titles)
     context.close()

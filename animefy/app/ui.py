@@ -985,7 +985,7 @@ API_RETURNS_ZH = {
 API_WHAT = {  # what each named endpoint does, (English, Chinese)
     "/stylize_image": ("A photo, with every option of the Photo tab.", "处理一张照片，可用“照片”页的全部选项。"),
     "/animefy": ("A photo, quickly: a person style and a background (keep or transparent).",
-                 "快速处理照片：一种人物风格，背景保留（keep）或透明（transparent）。"),
+                 "快速处理照片：一种人物风格，背景保留（`keep`）或透明（`transparent`）。"),
     "/stylize_video": ("A clip, with every option of the Video tab.", "处理一段视频，可用“视频”页的全部选项。"),
     "/mix": ("Mix & match: person styles (rows) x backgrounds (columns).", "混搭：人物风格（行）x 背景（列）。"),
 }  # fmt: skip
