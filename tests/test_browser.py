@@ -387,7 +387,8 @@ def test_mix_and_match_grid(browser, app_server, tmp_path, locale, viewport):
 # --- issue 24's open items: Gradio's own messages and the API in Chinese, ZeroGPU's plan ----
 def test_gradios_upload_errors_are_chinese_on_the_chinese_page(browser, app_server, tmp_path):
     """A file over the upload limit (2 MB in the test server) and a file of the wrong type are
-    refused by Gradio in the browser, in English; the Chinese page says them in Chinese."""
+    refused by Gradio in the browser, in English with MIME types; the Chinese page says them
+    in Chinese, the English page in plain English."""
     big, text = tmp_path / "big.png", tmp_path / "note.txt"
     big.write_bytes(b"\x89PNG" + bytes(3 << 20))
     text.write_text("not a photo")
@@ -409,6 +410,17 @@ def test_gradios_upload_errors_are_chinese_on_the_chinese_page(browser, app_serv
         page.evaluate("() => document.querySelectorAll('.toast-close').forEach(b => b.click())")
     titles = page.locator(".toast-title").all_inner_texts()
     assert all("Error" not in t and "Warning" not in t for t in titles)
+    context.close()
+    context, page = _open(browser, app_server, "en-US")  # in English too: plain words, no MIME types
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video_in input[type=file]").set_input_files(str(text))
+    toast = page.locator(".toast-message-text", has_text="cannot be used here").first
+    toast.wait_for()
+    assert toast.inner_text() == "This file cannot be used here: note.txt. Upload a video."
+    page.get_by_role("tab", name="Photo").click()
+    page.locator("#image_in input[type=file]").set_input_files(str(big))
+    page.locator(".toast-message-text", has_text="too big").wait_for()
+    assert "the upload limit is 2.0 MB" in page.locator(".toast-message-text", has_text="too big").inner_text()
     context.close()
 
 

@@ -87,28 +87,33 @@ SCROLL_JS = """() => {
   setTimeout(() => document.getElementById('%s')?.scrollIntoView({behavior: 'smooth', block: 'nearest'}), 300);
 }"""
 
-# Gradio titles its toasts with the untranslated message type ("Error", "Info"), and its own
-# upload checks (a file over the size limit, a wrong file type) speak English; `spaces` tells
-# a ZeroGPU visitor in English that it waits for a GPU. All are translated here for a Chinese
-# browser, as gr.I18n picks the language (navigator.language). Messages from the server are
-# translated on the server (gr.Error in the request's language).
+# Gradio's own upload checks (a file over the size limit, a wrong file type) speak in MIME
+# types, English only; `spaces` tells a ZeroGPU visitor in English that it waits for a GPU;
+# Gradio titles its toasts with the untranslated message type ("Error", "Info"). All are put
+# in plain words here, in Chinese for a Chinese browser, as gr.I18n picks the language
+# (navigator.language). Messages from the server are translated on the server.
 TOAST_JS = """() => {
-  if (!(navigator.language || '').toLowerCase().startsWith('zh')) return;
+  const zh = (navigator.language || '').toLowerCase().startsWith('zh');
   const words = {Error: '出错了', Info: '提示', Warning: '注意', Success: '完成', 'ZeroGPU queue': 'GPU 排队'};
-  const kinds = t => t.split(',').map(k => k.trim()).map(k => k.startsWith('image/') ? '图片' :
-    k.startsWith('video/') ? '视频' : k).filter((k, i, all) => all.indexOf(k) === i).join('、');
-  const messages = [
+  const kinds = t => t.split(',').map(k => k.trim()).map(k => k.startsWith('image/') ? (zh ? '图片' : 'a picture') :
+    k.startsWith('video/') ? (zh ? '视频' : 'a video') : k).filter((k, i, all) => all.indexOf(k) === i)
+    .join(zh ? '、' : ' or ');
+  const mb = bytes => `${Math.round(bytes / 1048576)} MB`;
+  const messages = [  // [pattern, Chinese, English]
     [/^File\\(s\\) exceed the maximum allowed size of (.+?): (.+)$/s,
-     m => `文件太大，超过了上传上限（${m[1].replace('Mb', 'MB')}）：${m[2]}。请先压缩或剪短再上传。`],
+     m => `文件太大，超过了上传上限（${m[1].replace('Mb', 'MB')}）：${m[2]}。请先压缩或剪短再上传。`,
+     m => `This file is too big: the upload limit is ${m[1].replace('Mb', 'MB')} (${m[2]}). Make it smaller or shorter first.`],
     [/^File size exceeded maximum allowed size of (\\d+) bytes\\.?$/,
-     m => `文件太大，超过了上传上限（${Math.round(m[1] / 1048576)} MB）。请先压缩或剪短再上传。`],
+     m => `文件太大，超过了上传上限（${mb(m[1])}）。请先压缩或剪短再上传。`,
+     m => `This file is too big: the upload limit is ${mb(m[1])}. Make it smaller or shorter first.`],
     [/^Invalid file types?: (.+)\\. Only (.+) allowed\\.$/s,
-     m => `文件类型不对：${m[1].replace(/ and (\\d+) more$/, ' 等 $1 个')}。这里只能上传${kinds(m[2])}。`],
-    [/^Waiting for a GPU to become available$/, () => '正在等待空闲的 GPU…'],
-    [/^Waiting for a GPU slot on this Space$/, () => '正在等待本 Space 的 GPU 空位…'],
+     m => `文件类型不对：${m[1].replace(/ and (\\d+) more$/, ' 等 $1 个')}。这里只能上传${kinds(m[2])}。`,
+     m => `This file cannot be used here: ${m[1]}. Upload ${kinds(m[2])}.`],
+    [/^Waiting for a GPU to become available$/, () => '正在等待空闲的 GPU…', null],
+    [/^Waiting for a GPU slot on this Space$/, () => '正在等待本 Space 的 GPU 空位…', null],
   ];
   const fix = () => {
-    document.querySelectorAll('.toast-title').forEach(el => {
+    if (zh) document.querySelectorAll('.toast-title').forEach(el => {
       for (const node of el.childNodes) {
         const word = words[node.textContent.trim()];
         if (node.nodeType === 3 && word) node.textContent = word + ' ';
@@ -116,9 +121,9 @@ TOAST_JS = """() => {
     });
     document.querySelectorAll('.toast-message-text').forEach(el => {
       const text = el.textContent.trim();
-      for (const [pattern, say] of messages) {
-        const m = text.match(pattern);
-        if (m) { el.textContent = say(m); break; }
+      for (const [pattern, inChinese, inEnglish] of messages) {
+        const m = text.match(pattern), say = zh ? inChinese : inEnglish;
+        if (m && say) { el.textContent = say(m); break; }
       }
     });
   };
