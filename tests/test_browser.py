@@ -410,6 +410,15 @@ def test_gradios_upload_errors_are_chinese_on_the_chinese_page(browser, app_serv
         page.evaluate("() => document.querySelectorAll('.toast-close').forEach(b => b.click())")
     titles = page.locator(".toast-title").all_inner_texts()
     assert all("Error" not in t and "Warning" not in t for t in titles)
+    # Gradio's full queue and lost connection, spaces' GPU queue (their words, as in their
+    # sources; not caused here): a message with that text is rewritten like the others.
+    for english, chinese in (("This application is currently busy. Please try again. ", "排队的人太多"),
+                             ("Connection errored out.", "连接中断"),
+                             ("Waiting for a GPU to become available", "等待空闲的 GPU")):  # fmt: skip
+        page.evaluate("t => { const d = document.createElement('div'); d.className = 'toast-message-text probe'; "
+                      "d.textContent = t; document.body.appendChild(d); }", english)  # fmt: skip
+        page.locator(".probe", has_text=chinese).wait_for()
+        page.evaluate("() => document.querySelectorAll('.probe').forEach(e => e.remove())")
     context.close()
     context, page = _open(browser, app_server, "en-US")  # in English too: plain words, no MIME types
     page.get_by_role("tab", name="Video").click()

@@ -109,6 +109,8 @@ TOAST_JS = """() => {
     [/^Invalid file types?: (.+)\\. Only (.+) allowed\\.$/s,
      m => `文件类型不对：${m[1].replace(/ and (\\d+) more$/, ' 等 $1 个')}。这里只能上传${kinds(m[2])}。`,
      m => `This file cannot be used here: ${m[1]}. Upload ${kinds(m[2])}.`],
+    [/^This application is currently busy\\. Please try again\\.?$/, () => '现在排队的人太多了，请稍后再试。', null],
+    [/^Connection errored out\\.?$/, () => '与服务器的连接中断了。请检查网络，然后重试。', null],
     [/^Waiting for a GPU to become available$/, () => '正在等待空闲的 GPU…', null],
     [/^Waiting for a GPU slot on this Space$/, () => '正在等待本 Space 的 GPU 空位…', null],
   ];
