@@ -25,8 +25,6 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -40,12 +38,12 @@ from starlette.exceptions import HTTPException
 from animefy import __version__
 from animefy.app import storage
 from animefy.app.jobs import Cancelled, VideoJobs
+from animefy.app.runs import CheckedTimings
 from animefy.app.service import check_output_folder, render_image
 from animefy.app.zerogpu import gpu
 from animefy.errors import AnimefyError, InputError, LimitError
 from animefy.schema import ImageRequest, VideoRequest
 from animefy.settings import Settings
-from animefy.timings import Timings
 
 log = logging.getLogger(__name__)
 
@@ -271,19 +269,15 @@ def _add_info_routes(app: FastAPI, settings: Settings) -> None:
         ]}  # fmt: skip
 
 
-class StopTimings(Timings):
+class StopTimings(CheckedTimings):
     """Timings that end the run (raise Cancelled) before the next stage once `stop` is set."""
 
     def __init__(self, stop: threading.Event) -> None:
-        super().__init__()
-        self.stop = stop
+        def check() -> None:
+            if stop.is_set():
+                raise Cancelled
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        if self.stop.is_set():
-            raise Cancelled
-        with super().stage(name):
-            yield
+        super().__init__(check)
 
 
 async def _left(http: Request, pending: asyncio.Future | None = None, poll: float = 0.25) -> bool:
