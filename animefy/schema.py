@@ -142,6 +142,8 @@ class VideoRequest(ImageRequest):
     hold: Hold = _f(1, "anime timing: 1 = every frame, 2 = on twos, 3 = on threes", ui="main", choices=(1, 2, 3))
     transparent_format: TransparentFormat = _f("webm", "with background=transparent: WebM with alpha or a zip of PNGs",
                                                ui="advanced", when={"background": ["transparent"]})  # fmt: skip
+    max_seconds: float = _f(0.0, "keep only the first N seconds of the clip (0 = all of it); a longer clip trimmed "
+                            "this way is accepted when N is within the length limit", ge=0.0, ui="main")  # fmt: skip
     reuse: bool = _f(True, "stylize the background at keyframes and carry it with the camera between them (and "
                      "parts of the person that hold still); off = every frame from scratch", ui="advanced")  # fmt: skip
 

@@ -234,8 +234,8 @@ VISIBLE_TEXT = """() => {
 }"""
 # Proper names that stay as they are in Chinese text (model families, licences, formats).
 NAMES = re.compile(
-    r"animefy|AnimeGANv[23]|DCT-Net|MODNet|YuNet|Real-ESRGAN|MobileNetV3|x4plus|v[23]|6B|x4|3D|Gradio|API|MIT|"
-    r"CC BY-NC-SA 4\.0|Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
+    r"animefy|OpenAPI|Python|HTTP|REST|AnimeGANv[23]|DCT-Net|MODNet|YuNet|Real-ESRGAN|MobileNetV3|x4plus|v[23]|6B|x4|3D|Gradio|API|MIT|"
+    r"CC BY-NC-SA 4\.0|Apache-2\.0|GPL-3\.0|BSD-3-Clause|ANIMEFY_MODELS_DIR|WebM|MP4|MOV|AVI|RGBA|PNG|JPEG|WebP|AVIF|BMP|TIFF|GIF|fps|s\b"
 )
 
 
@@ -382,3 +382,122 @@ def test_mix_and_match_grid(browser, app_server, tmp_path, locale, viewport):
     png = cv2.imdecode(np.frombuffer(page.request.get(href).body(), np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.shape[:2] == (240, 320) and png.shape[2] == 4 and png[5, 5, 3] == 0  # the transparent column
     context.close()
+
+
+# --- issue 24's open items: Gradio's own messages and the API in Chinese, ZeroGPU's plan ----
+def test_gradios_upload_errors_are_chinese_on_the_chinese_page(browser, app_server, tmp_path):
+    """A file over the upload limit (2 MB in the test server) and a file of the wrong type are
+    refused by Gradio in the browser, in English with MIME types; the Chinese page says them
+    in Chinese, the English page in plain English."""
+    big, text = tmp_path / "big.png", tmp_path / "note.txt"
+    big.write_bytes(b"\x89PNG" + bytes(3 << 20))
+    text.write_text("not a photo")
+    context, page = _open(browser, app_server, "zh-CN", PHONE)
+    seen = []
+    for target, path, expected in (("#image_in", big, "文件太大"), ("#image_in", text, "这里只能上传图片"),
+                                   ("#video_in", text, "这里只能上传视频")):  # fmt: skip
+        if target == "#video_in":
+            page.get_by_role("tab", name="视频").click()
+        page.locator(f"{target} input[type=file]").set_input_files(str(path))
+        toast = page.locator(".toast-message-text", has_text=expected).first
+        toast.wait_for()
+        message = toast.inner_text()
+        seen.append(message)
+        assert not re.search(r"[A-Za-z]{3,}", re.sub(r'"?\w+\.(png|txt)"?|MB', "", message)), message
+        if path == big:
+            assert "2.0 MB" in message
+            page.screenshot(path=str(SHOTS / "zh_upload_too_big_390.png"))
+        page.evaluate("() => document.querySelectorAll('.toast-close').forEach(b => b.click())")
+    titles = page.locator(".toast-title").all_inner_texts()
+    assert all("Error" not in t and "Warning" not in t for t in titles)
+    # Gradio's full queue and lost connection, spaces' GPU queue (their words, as in their
+    # sources; not caused here): a message with that text is rewritten like the others.
+    for english, chinese in (("This application is currently busy. Please try again. ", "排队的人太多"),
+                             ("Connection errored out.", "连接中断"),
+                             ("Waiting for a GPU to become available", "等待空闲的 GPU")):  # fmt: skip
+        page.evaluate("t => { const d = document.createElement('div'); d.className = 'toast-message-text probe'; "
+                      "d.textContent = t; document.body.appendChild(d); }", english)  # fmt: skip
+        page.locator(".probe", has_text=chinese).wait_for()
+        page.evaluate("() => document.querySelectorAll('.probe').forEach(e => e.remove())")
+    context.close()
+    context, page = _open(browser, app_server, "en-US")  # in English too: plain words, no MIME types
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video_in input[type=file]").set_input_files(str(text))
+    toast = page.locator(".toast-message-text", has_text="cannot be used here").first
+    toast.wait_for()
+    assert toast.inner_text() == "This file cannot be used here: note.txt. Upload a video."
+    page.get_by_role("tab", name="Photo").click()
+    page.locator("#image_in input[type=file]").set_input_files(str(big))
+    page.locator(".toast-message-text", has_text="too big").wait_for()
+    assert "the upload limit is 2.0 MB" in page.locator(".toast-message-text", has_text="too big").inner_text()
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1366, "height": 900}])
+def test_api_is_reachable_and_explained_on_the_chinese_page(browser, app_server, viewport):
+    """The page's own API help (Chinese descriptions of every endpoint's parameters), the REST
+    docs it links, and Gradio's API panel (English), whose footer link Gradio hides on phones."""
+    context, page = _open(browser, app_server, "zh-CN", viewport)
+    page.locator("#api_help").get_by_text("API：用程序调用本页面").click()
+    help_text = page.locator("#api_help_text")
+    help_text.wait_for()
+    text = help_text.inner_text()
+    for endpoint in ("/stylize_image", "/animefy", "/stylize_video", "/mix"):
+        assert endpoint in text
+    assert "hold：动画节奏：1 每帧、2 一拍二（动画感）、3 一拍三" in text and "max_seconds：只保留前" in text
+    box = help_text.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1  # nothing wider than a phone
+    docs = help_text.get_by_role("link", name="接口文档")
+    assert page.request.get(app_server[0] + "/" + docs.get_attribute("href")).ok
+    help_text.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"zh_api_help_{viewport['width']}.png"))
+    link = page.locator("footer .show-api")
+    assert link.is_visible()
+    link.click()
+    panel = page.locator(".api-docs")
+    panel.get_by_text("/stylize_video").first.wait_for()
+    assert panel.bounding_box()["width"] <= viewport["width"]
+    page.screenshot(path=str(SHOTS / f"zh_api_panel_{viewport['width']}.png"))
+    context.close()
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_zerogpu_plan_and_trim_on_the_page(browser, tiny_setup, tmp_path, monkeypatch, locale):
+    """A page built as on a ZeroGPU Space (settings.on_zerogpu forced on, in this process): an
+    uploaded clip gets its GPU seconds and the daily quotas in the browser's language, and a
+    button that trims it to what fits without an account; after it, the plan says it fits."""
+    from dataclasses import replace
+
+    from conftest import free_port
+    from test_page_help import grey_clip
+
+    from animefy.app import ui
+    from animefy.settings import Settings
+
+    zh = locale.startswith("zh")
+    settings = replace(Settings.from_env(), on_zerogpu=True, output_dir=tmp_path / "out", cache_dir=tmp_path / "c")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", str(free_port()))
+    demo = ui.build_demo(settings)
+    demo.queue()
+    ui.launch(demo, settings)
+    context = browser.new_context(viewport=PHONE if zh else {"width": 1366, "height": 900}, locale=locale)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(demo.local_url)
+        page.get_by_role("tab", name="视频" if zh else "Video").click()
+        page.locator("#video_in input[type=file]").set_input_files(grey_clip(tmp_path / "long.mp4", 15))
+        plan = page.locator("#video_plan")
+        plan.get_by_text("GPU 时间" if zh else "s of GPU time").wait_for()
+        assert ("登录后可以处理整个视频" if zh else "Sign in to run it all") in plan.inner_text()
+        trim = page.locator("#video_trim")
+        seconds = re.search(r"([\d.]+) (秒|s)", trim.inner_text()).group(1)
+        page.screenshot(path=str(SHOTS / f"zerogpu_plan_{'zh' if zh else 'en'}.png"), full_page=True)
+        trim.click()
+        plan.get_by_text("两种额度都够用" if zh else "It fits either").wait_for()
+        assert float(page.locator("#video_max_seconds input").input_value()) == float(seconds)
+        assert not trim.is_visible()
+        page.screenshot(path=str(SHOTS / f"zerogpu_trimmed_{'zh' if zh else 'en'}.png"), full_page=True)
+    finally:
+        context.close()
+        demo.close()

@@ -129,8 +129,9 @@ def check_video(video: str, request: VideoRequest, settings: Settings, picture_g
     from animefy.models.catalog import load_catalog
     from animefy.models.hub import resolve_model
     from animefy.video.io import check_decodable, check_limits, probe
+    from animefy.video.pipeline import trimmed
 
-    info = probe(video, settings)
+    info = trimmed(probe(video, settings), request)  # a trimmed clip is checked as trimmed
     check_limits(info, settings)
     if uses_ray(request, settings):
         from animefy.video.chunks import check_chunked

@@ -68,11 +68,18 @@ CSS = """
 #image_on_choice:not(:has(.block)), #video_on_choice:not(:has(.block)) { display: none; }
 #video_status.running { min-height: 120px; }  /* room for the progress bar next to the button */
 #video_status .progress-text { display: none; }  /* the bar says frame and time left */
+#api_help_text { overflow-x: auto; }
 @media (max-width: 640px) {
   .gradio-container { padding-left: 8px !important; padding-right: 8px !important; }
   #image_looks .grid-container { --grid-cols: 3 !important; }
 }
 """
+
+# Gradio hides its "Use via API" footer link under 640 px, though its panel works there: shown
+# on a phone too. (In the page's <head>: launch(css=) is scoped to the blocks, not the footer.)
+HEAD = """<style>@media (max-width: 640px) {
+  footer .show-api, footer .show-api-divider { display: flex !important; }
+}</style>"""
 
 # Before a run: close old error messages, show where the result will appear.
 SCROLL_JS = """() => {
@@ -80,18 +87,49 @@ SCROLL_JS = """() => {
   setTimeout(() => document.getElementById('%s')?.scrollIntoView({behavior: 'smooth', block: 'nearest'}), 300);
 }"""
 
-# Gradio titles its toasts with the untranslated message type ("Error", "Info"): translated
-# here for a Chinese browser, as gr.I18n picks the language (navigator.language).
+# Gradio's own upload checks (a file over the size limit, a wrong file type) speak in MIME
+# types, English only; `spaces` tells a ZeroGPU visitor in English that it waits for a GPU;
+# Gradio titles its toasts with the untranslated message type ("Error", "Info"). All are put
+# in plain words here, in Chinese for a Chinese browser, as gr.I18n picks the language
+# (navigator.language). Messages from the server are translated on the server.
 TOAST_JS = """() => {
-  if (!(navigator.language || '').toLowerCase().startsWith('zh')) return;
-  const words = {Error: '出错了', Info: '提示', Warning: '注意', Success: '完成'};
-  const fix = () => document.querySelectorAll('.toast-title').forEach(el => {
-    for (const node of el.childNodes) {
-      const word = words[node.textContent.trim()];
-      if (node.nodeType === 3 && word) node.textContent = word + ' ';
-    }
-  });
-  new MutationObserver(fix).observe(document.body, {childList: true, subtree: true});
+  const zh = (navigator.language || '').toLowerCase().startsWith('zh');
+  const words = {Error: '出错了', Info: '提示', Warning: '注意', Success: '完成', 'ZeroGPU queue': 'GPU 排队'};
+  const kinds = t => t.split(',').map(k => k.trim()).map(k => k.startsWith('image/') ? (zh ? '图片' : 'a picture') :
+    k.startsWith('video/') ? (zh ? '视频' : 'a video') : k).filter((k, i, all) => all.indexOf(k) === i)
+    .join(zh ? '、' : ' or ');
+  const mb = bytes => `${Math.round(bytes / 1048576)} MB`;
+  const messages = [  // [pattern, Chinese, English]
+    [/^File\\(s\\) exceed the maximum allowed size of (.+?): (.+)$/s,
+     m => `文件太大，超过了上传上限（${m[1].replace('Mb', 'MB')}）：${m[2]}。请先压缩或剪短再上传。`,
+     m => `This file is too big: the upload limit is ${m[1].replace('Mb', 'MB')} (${m[2]}). Make it smaller or shorter first.`],
+    [/^File size exceeded maximum allowed size of (\\d+) bytes\\.?$/,
+     m => `文件太大，超过了上传上限（${mb(m[1])}）。请先压缩或剪短再上传。`,
+     m => `This file is too big: the upload limit is ${mb(m[1])}. Make it smaller or shorter first.`],
+    [/^Invalid file types?: (.+)\\. Only (.+) allowed\\.$/s,
+     m => `文件类型不对：${m[1].replace(/ and (\\d+) more$/, ' 等 $1 个')}。这里只能上传${kinds(m[2])}。`,
+     m => `This file cannot be used here: ${m[1]}. Upload ${kinds(m[2])}.`],
+    [/^This application is currently busy\\. Please try again\\.?$/, () => '现在排队的人太多了，请稍后再试。', null],
+    [/^Connection errored out\\.?$/, () => '与服务器的连接中断了。请检查网络，然后重试。', null],
+    [/^Waiting for a GPU to become available$/, () => '正在等待空闲的 GPU…', null],
+    [/^Waiting for a GPU slot on this Space$/, () => '正在等待本 Space 的 GPU 空位…', null],
+  ];
+  const fix = () => {
+    if (zh) document.querySelectorAll('.toast-title').forEach(el => {
+      for (const node of el.childNodes) {
+        const word = words[node.textContent.trim()];
+        if (node.nodeType === 3 && word) node.textContent = word + ' ';
+      }
+    });
+    document.querySelectorAll('.toast-message-text').forEach(el => {
+      const text = el.textContent.trim();
+      for (const [pattern, inChinese, inEnglish] of messages) {
+        const m = text.match(pattern), say = zh ? inChinese : inEnglish;
+        if (m && say) { el.textContent = say(m); break; }
+      }
+    });
+  };
+  new MutationObserver(fix).observe(document.body, {childList: true, subtree: true, characterData: true});
 }"""
 
 STATUS: dict[str, str] = {}  # a finished clip's report in plain words, by result file name, until the page shows it
@@ -332,11 +370,29 @@ def guarded(request: gr.Request | None, settings: Settings, work: Callable[[Call
             return work(None if settings.on_zerogpu else current.check)  # no callable crosses ZeroGPU's process
     except AnimefyError as exc:
         raise _refuse(exc, lang, settings) from None
+    except gr.Error as exc:
+        if not str(getattr(exc, "title", "")).startswith("ZeroGPU"):
+            raise
+        log.warning("ZeroGPU refused a call: %s", exc.message)
+        raise gr.Error(gpu_message(exc, lang), print_exception=False) from None
     except Stopped:
         return None
     except Exception:
         log.exception("request failed")
         raise gr.Error(say(lang, "failed"), print_exception=False) from None
+
+
+def gpu_message(exc: gr.Error, lang: str) -> str:
+    """A ZeroGPU refusal (`spaces` raises gr.Error in English, some with links meant for API
+    callers) in plain words in `lang`: quota used up, no GPU free, a call too long."""
+    text = f"{getattr(exc, 'title', '')} {exc.message}"
+    if "illegal duration" in text or "larger than the maximum allowed" in text:
+        return say(lang, "gpu_too_long")
+    if "No GPU was available" in text:
+        return say(lang, "gpu_busy")
+    if any(word in text for word in ("quota", "limit", "credits")):
+        return say(lang, "gpu_quota")
+    return say(lang, "gpu_failed")
 
 
 def endpoint(media: list[str], cls: type[ImageRequest], names: list[str], run: Callable,
@@ -497,6 +553,8 @@ def control(
         return gr.ColorPicker(value, label=label, **kw)
     if f["type"] is bool:
         return gr.Checkbox(value, label=label, **kw)
+    if f["type"] is float and f["le"] is None:  # a number of seconds (max_seconds)
+        return gr.Number(value, minimum=f["ge"], step=0.1, label=label, **kw)
     if f["type"] is float:
         return gr.Slider(f["ge"], f["le"], value=value, step=0.05, label=label, **kw)
     if f["choices"]:
@@ -681,6 +739,43 @@ def photo_tab(page: Page) -> tuple[gr.Gallery, gr.ImageSlider]:
     return look_gallery, img_slider
 
 
+def video_plan(video: str | None, request: VideoRequest, settings: Settings, lang: str) -> tuple[str, float | None]:
+    """On a ZeroGPU Space, before a clip starts: how many GPU seconds it takes and whether that
+    fits an anonymous or a free visitor's daily quota, in `lang`, and the seconds of its start
+    that fit without an account when all of it does not (else None). ('', None) elsewhere."""
+    from animefy.app.zerogpu import gpu_plan, video_plan_text
+
+    text = video_plan_text(video, request, settings)
+    if not text:
+        return "", None
+    plan = gpu_plan(video, request, settings)
+    keep = None if plan.fits("anonymous") else plan.seconds_that_fit("anonymous")
+    return library_message(text, lang), keep if keep else None
+
+
+def plan_handler(settings: Settings) -> Callable:
+    """The page's handler for video_plan: (clip, the video controls' values, request) ->
+    the plan's text, the trim button (shown with the seconds that fit), those seconds."""
+
+    def show_plan(video, *values):
+        request = next((v for v in values if isinstance(v, gr.Request)), None)
+        values = tuple(v for v in values if not isinstance(v, gr.Request))
+        lang = lang_of(request)
+        try:
+            text, keep = video_plan(video, _request(VideoRequest, VIDEO_FIELDS, values), settings, lang)
+        except AnimefyError:  # a choice the run itself refuses with its own message
+            text, keep = "", None
+        trim = gr.update(visible=keep is not None, value=say(lang, "trim_to", seconds=f"{keep:g}") if keep else None)
+        return gr.update(value=text, visible=bool(text)), trim, keep
+
+    P = inspect.Parameter
+    params = [P("video", P.POSITIONAL_OR_KEYWORD), *(P(n, P.POSITIONAL_OR_KEYWORD) for n in VIDEO_FIELDS)]
+    params.append(P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request))
+    show_plan.__signature__ = inspect.Signature(params)
+    show_plan.__annotations__ = {"request": gr.Request}
+    return show_plan
+
+
 def video_tab(page: Page) -> None:
     stylize_video = endpoint(["video"], VideoRequest, VIDEO_FIELDS, _video_runner(page.settings), page.settings,
                              page.limiter)  # fmt: skip
@@ -692,12 +787,22 @@ def video_tab(page: Page) -> None:
                 vid_btn = gr.Button(T("ui.run_video"), variant="primary", elem_id="video_run", scale=3)
                 stop_btn = gr.Button(T("ui.stop"), variant="stop", elem_id="video_stop", visible=False, scale=1)
             vid_status = gr.Markdown("", elem_id="video_status")
+            vid_plan = gr.Markdown("", elem_id="video_plan", visible=False)  # ZeroGPU: GPU seconds and quotas
+            vid_trim = gr.Button(visible=False, elem_id="video_trim", size="sm")
+            vid_keep = gr.State(None)
             vid_controls, vid_picture = _controls(VideoRequest, VIDEO_FIELDS, page.styles, page.default, "video")
         with gr.Column(scale=1, min_width=300):
             vid_out = gr.Video(label=T("ui.anime_clip"), elem_id="video_out", height=320, interactive=False)
             vid_zip = gr.File(label=T("ui.download"), visible=False, elem_id="video_zip")
             vid_file = gr.File(visible=False, elem_id="video_file")
     gr.Examples([[str(EXAMPLES / "astronaut_pan.mp4")]], [vid_in], label=T("ui.examples"))
+    if page.settings.on_zerogpu:  # before a clip starts: its GPU seconds, the daily quotas, a trim that fits
+        show_plan = plan_handler(page.settings)
+        for trigger in (vid_in, *vid_controls):
+            trigger.change(show_plan, [vid_in, *vid_controls], [vid_plan, vid_trim, vid_keep], queue=False,
+                           api_visibility="private", show_progress="hidden")  # fmt: skip
+        vid_trim.click(lambda keep: keep, vid_keep, vid_controls[VIDEO_FIELDS.index("max_seconds")], queue=False,
+                       api_visibility="private")  # fmt: skip
 
     def begin():
         return gr.update(**BUSY), gr.update(visible=True), gr.update(value="", elem_classes=["running"])
@@ -870,6 +975,81 @@ API_RETURNS = {
 }  # fmt: skip
 
 
+API_PARAMS_ZH = {
+    "image": "照片，一个文件（PNG、JPEG、WebP 等）",
+    "video": "视频，一个文件（MP4、MOV、WebM、AVI）",
+    "picture": "背景图片，一个文件（配合 `background='image'`）",
+    "person_styles": "人物风格名称的列表，每个一行；`'original'` 表示人物保持原样",
+    "backgrounds": "背景的列表，每个一列：风格名称（用它绘制照片的背景）、`'original'`（原样）或 `'transparent'`（透明）",
+    "variations": "时间 / 季节的列表（`day`、`dusk`、`night`、`spring`、`summer`、`autumn`、`winter`），每个一列，用在第一个绘制的背景上",
+}
+API_RETURNS_ZH = {
+    "/stylize_image": ["结果，一个 PNG 文件（透明背景时为 RGBA）"],
+    "/animefy": ["结果，一个 PNG 文件（透明背景时为 RGBA）"],
+    "/stylize_video": ["结果：MP4 视频（透明背景时为 WebM 或 PNG 压缩包）"],
+    "/mix": ["预览（小图，带说明）", "原尺寸图片，逐行排列，带说明", "用文字说明的运行成本"],
+}
+API_WHAT = {  # what each named endpoint does, (English, Chinese)
+    "/stylize_image": ("A photo, with every option of the Photo tab.", "处理一张照片，可用“照片”页的全部选项。"),
+    "/animefy": ("A photo, quickly: a person style and a background (keep or transparent).",
+                 "快速处理照片：一种人物风格，背景保留（`keep`）或透明（`transparent`）。"),
+    "/stylize_video": ("A clip, with every option of the Video tab.", "处理一段视频，可用“视频”页的全部选项。"),
+    "/mix": ("Mix & match: person styles (rows) x backgrounds (columns).", "混搭：人物风格（行）x 背景（列）。"),
+}  # fmt: skip
+API_INTRO = {
+    "en": "Everything on this page can be called from a program (Python's `gradio_client`, or any language that "
+    "speaks HTTP).\n\n- **Use via API** at the very bottom of the page opens Gradio's own API panel (in English), "
+    "with a snippet that runs as shown for each endpoint; it opens on a phone too.\n- The REST API for mobile apps "
+    "is at `/api/v1`: [its documentation](api/v1/docs) · [OpenAPI](api/v1/openapi.json) · "
+    "[styles](api/v1/styles).\n\nThe page's endpoints and their parameters:",
+    "zh": "本页面的每个功能都可以用程序调用（Python 的 `gradio_client`，或任何能发 HTTP 请求的语言）。\n\n"
+    "- 页面最下方的“通过 API 使用”打开 Gradio 自带的接口说明（英文），每个端点都有可以直接运行的示例代码；手机上也能打开。\n"
+    "- 给手机应用等使用的 REST 接口在 `/api/v1`：[接口文档](api/v1/docs) · [`openapi.json`](api/v1/openapi.json) · "
+    "[风格列表](api/v1/styles)。\n\n本页面的端点和参数（参数名和取值保持英文）：",
+}
+
+
+def _param_words(endpoint_name: str, name: str, lang: str) -> str:
+    """One API parameter in words, in `lang`: its meaning, its values, its default."""
+    zh, table = lang == "zh", ZH if lang == "zh" else EN
+    cls = next((c for c in (VideoRequest, ImageRequest) if name in c.model_fields), None)
+    if cls is None:
+        return (API_PARAMS_ZH if zh else API_PARAMS).get(name, "")
+    f = field_info(cls, name)
+    words = table.get(f"field.{name}") if zh else f["help"]
+    choices = ("keep", "transparent") if endpoint_name == "/animefy" and name == "background" else f["choices"]
+    if name.endswith("_style"):
+        same = "`''` 表示默认风格" if name == "person_style" else "`''` 表示与人物相同，`'original'` 表示原样"
+        words += f"：风格名称，见“模型”页或 `/api/v1/styles`；{same}" if zh else " (a style name: see /api/v1/styles)"
+    elif name.endswith("_colour") and zh:
+        words += "：`#RRGGBB` 格式，配合 `background='color'`"
+    elif choices:
+        shown = [f"`{c}` {table[f'choice.{name}.{c}']}" if f"choice.{name}.{c}" in table else f"`{c}`" for c in choices]
+        words += ("：" if zh else ": ") + ("、" if zh else ", ").join(shown)
+    default = f["default"]
+    return words + (f"；默认 `{default!r}`" if zh else f"; default `{default!r}`")
+
+
+def api_help(demo: gr.Blocks, lang: str, style: str) -> str:
+    """The page's own API help in `lang` (Gradio's API panel is English only): every named
+    endpoint, each parameter in words, what it returns, and where the full docs are."""
+    zh = lang == "zh"
+    parts = [API_INTRO[lang]]
+    for name, info in (demo.get_api_info() or {}).get("named_endpoints", {}).items():
+        parts += ["", f"**`{name}`**: {API_WHAT.get(name, ('', ''))[zh]}" if not zh else
+                  f"**`{name}`**：{API_WHAT.get(name, ('', ''))[zh]}"]  # fmt: skip
+        parts += [f"- `{p['parameter_name']}`{'：' if zh else ': '}{_param_words(name, p['parameter_name'], lang)}"
+                  for p in info["parameters"]]  # fmt: skip
+        results = (API_RETURNS_ZH if zh else API_RETURNS).get(name, [])
+        parts.append(("- 返回：" if zh else "- Returns: ") + ("；" if zh else "; ").join(results))
+    comment = "# 本页面的地址" if zh else "# this page's address"
+    parts += ["", "```python", "from gradio_client import Client, handle_file", "",
+              f'client = Client("http://127.0.0.1:7860/")  {comment}',
+              f'result = client.predict(handle_file("photo.jpg"), person_style="{style}", background="transparent",',
+              '                         api_name="/animefy")', "print(result)", "```"]  # fmt: skip
+    return "\n".join(parts)
+
+
 def api_in_words(demo: gr.Blocks) -> None:
     """The API panel and view_api in plain English: each parameter named by its meaning (the
     schema's help text), each result described (Gradio would show translation keys and
@@ -914,6 +1094,8 @@ def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
             mix_tab(page)
         with gr.Tab(T("ui.tab_models"), id="models"):
             models_md = gr.Markdown(T("models.table"), elem_id="models_table")
+        with gr.Accordion(T("ui.api_title"), open=False, elem_id="api_help"):  # on a phone too, in both languages
+            gr.Markdown(T("api.help"), elem_id="api_help_text")
 
         def on_load(request: gr.Request):
             lang = lang_of(request)
@@ -922,6 +1104,7 @@ def build_demo(settings: Settings | None = None, limiter=None) -> gr.Blocks:
         demo.load(on_load, None, [look_gallery, img_slider, models_md], api_visibility="private", queue=False)
         demo.unload(closed)
     api_in_words(demo)
+    EN["api.help"], ZH["api.help"] = api_help(demo, "en", default), api_help(demo, "zh", default)
     return demo
 
 
@@ -978,6 +1161,7 @@ def launch(demo: gr.Blocks, settings: Settings, **app_kwargs) -> None:
         i18n=T,
         css=CSS,
         js=TOAST_JS,
+        head=HEAD,
         allowed_paths=[str(settings.output_dir), str(EXAMPLES), str(settings.cache_dir / "looks")],
         app_kwargs=app_kwargs,
         prevent_thread_lock=True,

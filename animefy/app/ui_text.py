@@ -53,6 +53,7 @@ EN = {
     "field.glitch_repair": "Repair one-frame glitches (a flickering eye, a jump)",
     "field.hold": "Anime timing",
     "field.transparent_format": "Save the transparent video as",
+    "field.max_seconds": "Keep only the first … seconds (0 = the whole clip)",
     "choice.background.keep": "Keep it",
     "choice.background.transparent": "Transparent",
     "choice.background.color": "Solid colour",
@@ -84,6 +85,8 @@ EN = {
     "style.later": "{name} · downloads on first use",
     "field.fixed_size_mode": "Fixed-size models on large pictures",
     "field.reuse": "Carry the background between keyframes",
+    "ui.api_title": "API: use this page from a program",
+    "api.help": "",  # made from the named endpoints when the page is built (ui.api_help)
     "common.complete": "Complete",  # Gradio's own status word, which its Chinese table lacks
 }
 
@@ -129,6 +132,7 @@ ZH = {
     "field.glitch_repair": "修复单帧瑕疵（眨动的眼睛、跳帧）",
     "field.hold": "动画节奏",
     "field.transparent_format": "透明视频保存为",
+    "field.max_seconds": "只保留前 … 秒（0 = 整个视频）",
     "choice.background.keep": "保留",
     "choice.background.transparent": "透明",
     "choice.background.color": "纯色",
@@ -160,6 +164,8 @@ ZH = {
     "style.later": "{name} · 首次使用时下载",
     "field.fixed_size_mode": "固定尺寸模型处理大图的方式",
     "field.reuse": "在关键帧之间沿用背景",
+    "ui.api_title": "API：用程序调用本页面",
+    "api.help": "",
     "common.complete": "完成",
 }
 
@@ -224,6 +230,12 @@ MESSAGES = {
         "mix_picture": "Your picture",
         "mix_photo_background": "the photo's own background",
         "mix_photo_person": "As photographed",
+        "gpu_quota": "Your free GPU time on this Space is used up for now (it refills over the day). Sign in to "
+        "Hugging Face for a larger daily quota, or trim the clip: the note under the button says how much fits.",
+        "gpu_busy": "No GPU was free in time. Try again in a minute.",
+        "gpu_too_long": "This needs a longer GPU run than this Space allows at once. Trim the clip and try again.",
+        "gpu_failed": "The GPU task stopped with an error. Try again.",
+        "trim_to": "Keep only the first {seconds} s (fits without an account)",
     },
     "zh": {
         "upload_photo": "请先上传照片，或点击一个效果，在示例照片上试试。",
@@ -276,8 +288,20 @@ MESSAGES = {
         "mix_picture": "你的图片",
         "mix_photo_background": "照片原来的背景",
         "mix_photo_person": "原样",
+        "gpu_quota": "你在这个 Space 上的免费 GPU 时间暂时用完了（一天内会逐渐恢复）。登录 Hugging Face 可获得更多每日额度，"
+        "或者把视频剪短：按钮下方的说明会告诉你能处理多长。",
+        "gpu_busy": "暂时没有空闲的 GPU。请过一分钟再试。",
+        "gpu_too_long": "这需要的 GPU 时间超过了本 Space 单次允许的上限。请把视频剪短后再试。",
+        "gpu_failed": "GPU 任务出错停止了。请重试。",
+        "trim_to": "只保留前 {seconds} 秒（不登录也够用）",
     },
 }
+
+_PLAN = (
+    r"This clip needs about (\d+) s of GPU time \((\d+) GPU calls?, (\d+) frames\)\. Daily ZeroGPU quota: "
+    r"(\d+) s without an account, (\d+) s with a free account\."
+)
+_PLAN_ZH = "这个视频大约需要 {0} 秒 GPU 时间（{1} 次 GPU 调用，{2} 帧）。ZeroGPU 每日额度：不登录 {3} 秒，免费账号 {4} 秒。"
 
 # The library's common messages (English) and their Chinese; {0}, {1}... are the groups.
 _LIBRARY_ZH = [
@@ -322,6 +346,21 @@ _LIBRARY_ZH = [
     (r"Variable frame rate: converted to a constant ([\d.]+) fps\.", "可变帧率：已转换为固定的 {0} fps。"),
     (r"Frame size changed mid-video.*", "视频中途画面尺寸发生了变化；请重新导出视频。"),
     (r"The video was (\d+)x(\d+); .*", "视频为 {0}x{1}，已缩小处理。"),
+    # ZeroGPU: the plan before a clip starts (animefy.app.zerogpu.plan_text) and how it ran
+    (
+        _PLAN + r" It fits either\.",
+        _PLAN_ZH + "两种额度都够用。",
+    ),
+    (
+        _PLAN + r" Sign in to run it all, or trim it to its first ([\d.]+) s to run it without an account\.",
+        _PLAN_ZH + "登录后可以处理整个视频；或者只保留前 {5} 秒，不登录也能处理。",
+    ),
+    (
+        _PLAN + r" It is longer than either quota allows: trim it to its first ([\d.]+) s \(free account\) or "
+        r"([\d.]+) s \(no account\)\.",
+        _PLAN_ZH + "两种额度都不够：请只保留前 {5} 秒（免费账号）或前 {6} 秒（不登录）。",
+    ),
+    (r"Ran as (\d+) GPU call\(s\) of at most (\d+) s\.", "分 {0} 次 GPU 调用完成，每次最多 {1} 秒。"),
     # the video report in plain words (animefy.video.words)
     (r"Done: (\d+) frames\.", "完成：共 {0} 帧。"),
     (r"Drawn as anime is, (\d+) drawings each shown twice\.", "像动画一样绘制：{0} 张画，每张显示两帧。"),

@@ -205,6 +205,7 @@ class GpuPlan:
     start: float
     hold: int
     chunks: list[GpuCall]
+    frame_bytes: int = 0  # a decoded frame's size: it caps the frames of one call too
 
     @property
     def gpu_seconds(self) -> int:
@@ -221,7 +222,8 @@ class GpuPlan:
         lo, hi = 0, self.frames
         while lo < hi:  # the most frames whose own plan fits
             mid = (lo + hi + 1) // 2
-            if sum(c.seconds for c in plan_chunks(mid, self.per_frame, self.start, self.hold)) <= QUOTAS[quota]:
+            chunks = plan_chunks(mid, self.per_frame, self.start, self.hold, self.frame_bytes)
+            if sum(c.seconds for c in chunks) <= QUOTAS[quota]:
                 lo = mid
             else:
                 hi = mid - 1
@@ -232,16 +234,16 @@ def gpu_plan(video: str, request: VideoRequest, settings: Settings) -> GpuPlan:
     """The GPU calls a clip will make on this server, before it starts."""
     from animefy.image.pipeline import check_request
     from animefy.video.io import probe
-    from animefy.video.pipeline import processing_size
+    from animefy.video.pipeline import processing_size, trimmed
 
-    info = probe(video, settings)
+    info = trimmed(probe(video, settings), request)  # a trim (max_seconds) plans only the frames kept
     size = processing_size(info, settings)[0] or (info.width, info.height)
     filled, _ = check_request(request, settings, True)
     per_frame = per_frame_seconds(filled, settings, size)
     frames = info.frame_estimate
     start = start_seconds(settings)
     chunks = plan_chunks(frames, per_frame, start, request.hold, size[0] * size[1] * 3)
-    return GpuPlan(frames, frames / float(info.fps), per_frame, start, request.hold, chunks)
+    return GpuPlan(frames, frames / float(info.fps), per_frame, start, request.hold, chunks, size[0] * size[1] * 3)
 
 
 def plan_text(plan: GpuPlan) -> str:
@@ -394,25 +396,26 @@ def render_video(
     from animefy.timings import Timings
     from animefy.video.chunks import merge_reports
     from animefy.video.io import check_limits, check_output_format, count_frames, probe, read_frames
-    from animefy.video.pipeline import VideoResult, _open_writer, processing_size
+    from animefy.video.pipeline import VideoResult, _open_writer, kept_frames, processing_size, trimmed
 
-    info = probe(video, settings)
+    info = trimmed(probe(video, settings), request)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
     w, h = size or (info.width, info.height)
     fmt = request.transparent_format if "transparent_format" in request.model_fields_set else None
     kind = check_output_format(Path("x" + request.output_suffix()), request.background == "transparent", fmt)
-    total = min(count_frames(video, info), info.frame_limit(settings))  # exact: the plan is frame-exact
+    keep_to = kept_frames(info, request)  # a trim (max_seconds): the frames kept
+    total = min(count_frames(video, info), info.frame_limit(settings), keep_to or info.frame_limit(settings))
     filled, _ = check_request(request, settings, True)
     calls = plan_chunks(total, per_frame_seconds(filled, settings, (w, h)), start_seconds(settings), request.hold,
                         w * h * 3)  # fmt: skip
     picture_rgb = load_image(picture, settings).rgb if picture else None
-    writer = _open_writer(Path(out), info, w, h, kind, Path(video))
+    writer = _open_writer(Path(out), info, w, h, kind, Path(video), audio_seconds=info.duration if keep_to else None)
     own_stop = stop is None
     stop = stop or StopFlag()
     parts, written = [], 0
     try:
-        reader = read_frames(video, info, size, max_frames=info.frame_limit(settings))
+        reader = read_frames(video, info, size, info.frame_limit(settings), 0, keep_to)
         for gpu_call, frames in _frames_of(reader, calls):
             pictures, counts, report = _run_call(call, gpu_call, frames, (request, settings, picture_rgb), stop.path,
                                                  progress, total)  # fmt: skip

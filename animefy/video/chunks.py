@@ -280,6 +280,8 @@ def check_chunked(src: Path, out: Path, request: VideoRequest, settings: Setting
                          ".zip (transparent_format png-zip), or run without chunks for a .webm.")  # fmt: skip
     if out.exists() and out.resolve() == src.resolve():
         raise InputError("The output path is the input video; choose another name so the original is kept.")
+    if request.max_seconds:
+        raise InputError("Trimming (max_seconds) is not done in chunks; trim the clip first, or run it without Ray.")
     info = probe(src, settings)
     check_limits(info, settings)
     return info, kind

@@ -463,6 +463,7 @@ def encode_command(
     threads: int = 1,
     sar: Fraction = Fraction(1),
     start: float = 0.0,
+    audio_seconds: float | None = None,
 ) -> list[str]:
     """ffmpeg arguments that read raw RGB(A) frames on stdin and write H.264/yuv420p MP4 (or
     VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one.
@@ -477,6 +478,8 @@ def encode_command(
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgba" if alpha else "rgb24", "-s", f"{width}x{height}",
             "-framerate", rate, "-i", "pipe:0"]  # fmt: skip
     if audio_from is not None:
+        if audio_seconds is not None:  # a trimmed clip: only the audio of the frames kept
+            cmd += ["-t", f"{audio_seconds:.6f}"]
         cmd += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0?"]
     if sar != 1:  # (setsar would round the ratio to terms under 100 without max=)
         cmd += ["-vf", f"setsar={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}"]
@@ -518,6 +521,7 @@ class VideoWriter:
         alpha: bool = False,
         sar: Fraction | None = None,
         start: float | None = None,
+        audio_seconds: float | None = None,
     ) -> None:
         self.out = Path(out)
         self.tmp = self.out.with_name(f".{self.out.stem}.part{self.out.suffix}")
@@ -536,7 +540,7 @@ class VideoWriter:
             self.messages.append(message)
         self.log = tempfile.TemporaryFile()
         cmd = encode_command(self.tmp, width + self.pad[1], height + self.pad[0], fps, audio_from, alpha,
-                             sar=sar or Fraction(1), start=start or 0.0)  # fmt: skip
+                             sar=sar or Fraction(1), start=start or 0.0, audio_seconds=audio_seconds)  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
         self.frames = 0
 

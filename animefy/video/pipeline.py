@@ -5,7 +5,9 @@ clip's length."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import queue
 import threading
 import zipfile
@@ -83,6 +85,26 @@ def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int
     s = settings.max_video_side / max(info.width, info.height)
     w, h = int(info.width * s) // 2 * 2, int(info.height * s) // 2 * 2
     return (w, h), [f"The video is {info.width}x{info.height}; it is processed at {w}x{h} (ANIMEFY_MAX_VIDEO_SIDE)."]
+
+
+def trimmed(info: VideoInfo, options: ImageRequest) -> VideoInfo:
+    """The clip as a request's `max_seconds` keeps it: its first N seconds, as a VideoInfo
+    whose frame count (and duration) are the frames kept, so the length limit, the progress
+    total, the GPU plan, the decoder's stop and the audio all see the trimmed clip. The info
+    unchanged without a trim or when the clip is no longer than it."""
+    seconds = getattr(options, "max_seconds", 0.0)
+    if not seconds:
+        return info
+    keep = max(1, math.ceil(seconds * float(info.fps) - 1e-6))
+    if info.duration_known and info.frame_estimate <= keep:
+        return info
+    return dataclasses.replace(info, frame_count=keep, duration=info.start_offset + keep / float(info.fps),
+                               duration_known=True)  # fmt: skip
+
+
+def kept_frames(info: VideoInfo, options: ImageRequest) -> int | None:
+    """The decoder's stop for a trimmed clip (None: the whole clip)."""
+    return info.frame_count if getattr(options, "max_seconds", 0.0) else None
 
 
 class Decoder:
@@ -229,11 +251,13 @@ def _overlap(start: int, count: int, keep: tuple[int, int | None]) -> int:
     return max(0, end - max(start, keep[0]))
 
 
-def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, audio: bool = True):
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, audio: bool = True,
+                 audio_seconds: float | None = None):  # fmt: skip
+    """`audio_seconds`: the source's audio is cut there (a trimmed clip)."""
     if kind == "png-zip":
         return PngZipWriter(out, info.fps)
     return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and audio else None, alpha=kind == "webm",
-                       sar=info.sar, start=info.start_offset)  # fmt: skip
+                       sar=info.sar, start=info.start_offset, audio_seconds=audio_seconds)  # fmt: skip
 
 
 def temporal_options(request: VideoRequest) -> TemporalOptions:
@@ -337,7 +361,7 @@ def stylize_video(
     src, out = Path(src), Path(out)
     temporal, kind = _check_call(src, out, options, temporal, transparent_format, batch_size)
     reuse = reuse or (ReuseOptions(enabled=options.reuse) if isinstance(options, VideoRequest) else ReuseOptions())
-    info = probe(src, settings)
+    info = trimmed(probe(src, settings), options)
     check_limits(info, settings)
     size, messages = processing_size(info, settings)
     if info.variable_fps:
@@ -348,8 +372,10 @@ def stylize_video(
     timings = Timings()
     loop = ClipLoop(options, settings, temporal, reuse, picture, batch_size, timings)
     messages += loop.renderer.messages
-    decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings), frames or (0, None))
-    writer = _open_writer(out, info, w, h, kind, src, audio=frames is None)
+    keep_to = kept_frames(info, options)
+    decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings), frames or (0, keep_to))
+    writer = _open_writer(out, info, w, h, kind, src, audio=frames is None,
+                          audio_seconds=info.duration if keep_to else None)  # fmt: skip
     messages += getattr(writer, "messages", [])
     encoder = Encoder(writer, 2 * batch_size)
     shown = 0  # output frames emitted so far, written (inside `keep`) or not
