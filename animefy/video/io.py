@@ -463,9 +463,13 @@ def encode_command(
     threads: int = 1,
     sar: Fraction = Fraction(1),
     start: float = 0.0,
+    bframes: bool = True,
 ) -> list[str]:
     """ffmpeg arguments that read raw RGB(A) frames on stdin and write H.264/yuv420p MP4 (or
     VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one.
+    `bframes=False`: no B-frames, so no decoding delay (a chunk's part: parts are joined by
+    stream copy, and a part too short for B-frames would start its decoding times earlier
+    than the others and break the joined file's timing).
 
     Frames keep their count (no duplicates), pixel aspect `sar` is recorded, and with audio
     the video starts `start` seconds in, as in the source, so the two stay in sync. H.264
@@ -488,7 +492,7 @@ def encode_command(
         if width % 2 or height % 2:
             raise ValueError(f"H.264 needs an even size, not {width}x{height}: VideoWriter pads the frames")
         cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", str(threads),
-                "-pix_fmt", "yuv420p"]  # fmt: skip
+                "-pix_fmt", "yuv420p"] + ([] if bframes else ["-bf", "0"])  # fmt: skip
         if out.suffix.lower() in (".mp4", ".mov"):
             cmd += ["-movflags", "+faststart"]
         audio_codec = ["-c:a", "aac", "-b:a", "160k"]
@@ -518,6 +522,7 @@ class VideoWriter:
         alpha: bool = False,
         sar: Fraction | None = None,
         start: float | None = None,
+        bframes: bool = True,
     ) -> None:
         self.out = Path(out)
         self.tmp = self.out.with_name(f".{self.out.stem}.part{self.out.suffix}")
@@ -536,7 +541,7 @@ class VideoWriter:
             self.messages.append(message)
         self.log = tempfile.TemporaryFile()
         cmd = encode_command(self.tmp, width + self.pad[1], height + self.pad[0], fps, audio_from, alpha,
-                             sar=sar or Fraction(1), start=start or 0.0)  # fmt: skip
+                             sar=sar or Fraction(1), start=start or 0.0, bframes=bframes)  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
         self.frames = 0
 

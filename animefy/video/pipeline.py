@@ -229,11 +229,12 @@ def _overlap(start: int, count: int, keep: tuple[int, int | None]) -> int:
     return max(0, end - max(start, keep[0]))
 
 
-def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, audio: bool = True):
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, part: bool = False):
+    """The writer for `kind`; `part`: a chunk's part (no audio, joinable: see encode_command)."""
     if kind == "png-zip":
         return PngZipWriter(out, info.fps)
-    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and audio else None, alpha=kind == "webm",
-                       sar=info.sar, start=info.start_offset)  # fmt: skip
+    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and not part else None,
+                       alpha=kind == "webm", sar=info.sar, start=info.start_offset, bframes=not part)  # fmt: skip
 
 
 def temporal_options(request: VideoRequest) -> TemporalOptions:
@@ -271,6 +272,7 @@ def stylize_video(
     reuse: ReuseOptions | None = None,
     frames: tuple[int, int | None] | None = None,
     keep: tuple[int, int | None] = (0, None),
+    tap: Callable[[int, np.ndarray, int], None] | None = None,
 ) -> VideoResult:
     """Stylize a clip into `out` (.mp4; with a transparent background .webm with alpha, or a
     .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track.
@@ -280,7 +282,9 @@ def stylize_video(
 
     A chunk of a longer job (animefy/video/chunks.py): `frames` = (first, stop) decodes only
     those frames, `keep` = (a, b) writes only output frames a..b-1 of them (the warm-up before
-    and the look-ahead after are dropped), and the file gets no audio (added when stitching)."""
+    and the look-ahead after are dropped), and the file gets no audio (added when stitching).
+    `tap(first, frame, count)` sees every finished drawing, written or not (a chunk keeps the
+    frames it blends with its neighbour's at a seam)."""
     settings = settings or Settings.from_env()
     options = options or VideoRequest()
     src, out = Path(src), Path(out)
@@ -306,16 +310,18 @@ def stylize_video(
     clip.reset()
     supervisor.report.reuse = reuser.report
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings), frames or (0, None))
-    writer = _open_writer(out, info, w, h, kind, src, audio=frames is None)
+    writer = _open_writer(out, info, w, h, kind, src, part=frames is not None)
     messages += getattr(writer, "messages", [])
     encoder = Encoder(writer, 2 * batch_size)
     counts: list[int] = []  # output frames each supervised drawing stands for, oldest first
     shown = [0]  # output frames emitted so far, written (inside `keep`) or not
+    see = tap or (lambda *_: None)
 
     def emit(ready: list[np.ndarray]) -> None:
         for frame in ready:
             start, count = shown[0], counts.pop(0)
             shown[0] += count
+            see(start, frame, count)
             with timings.stage("wait for encode"):
                 encoder.put(frame, _overlap(start, count, keep))
             if progress:
