@@ -67,6 +67,33 @@ def test_plan_is_frame_exact_with_warm_up():
         plan_chunks(0, 25.0, 5.0)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.3])
+def test_seeking_to_a_chunk_is_frame_exact(tmp_path, offset):
+    """A chunk seeks to its first frame (io.seek_time) instead of decoding the clip up to it,
+    and gets the very frames a full decode counts: B-frames, a keyframe every 5 frames, and
+    (offset) a video stream that starts 0.3 s after the audio."""
+    from animefy.video.io import frame_times, read_frames, seek_time
+
+    clip = make_clip(tmp_path / "gop.mp4", fps="12", seconds=3.0, size="96x64", audio=True, extra=["-g", "5"])
+    if offset:
+        late = tmp_path / "late.mp4"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-itsoffset", str(offset), "-i", str(clip), "-i", str(clip),
+                        "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)  # fmt: skip
+        clip = late
+    info = probe(clip)
+    assert info.start_offset == pytest.approx(offset, abs=0.01)
+    times = frame_times(clip)
+    every = [f.copy() for f in read_frames(clip, info)]
+    assert len(times) == len(every) == 36
+    for first, stop in ((1, 4), (5, 9), (7, 20), (23, None), (35, None)):
+        reader = read_frames(clip, info, first=first, stop=stop, seek=seek_time(times, first))
+        assert reader.seek is not None
+        got = list(reader)
+        assert len(got) == len(every[first:stop]) and all(
+            np.array_equal(a, b) for a, b in zip(got, every[first:stop], strict=True)
+        ), first
+
+
 def test_chunks_in_process_keep_frames_timestamps_audio(tmp_path, tiny_setup, clip):
     # (one pass keeps the input's timestamps and audio: tests/test_video.py)
     seen = []

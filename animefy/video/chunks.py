@@ -21,6 +21,7 @@ come from the input, as in `stylize_video`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import subprocess
@@ -37,7 +38,16 @@ from animefy.errors import InputError, LimitError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
-from animefy.video.io import VideoInfo, check_limits, check_output_format, count_frames, ffmpeg_exe, probe
+from animefy.video.io import (
+    VideoInfo,
+    check_limits,
+    check_output_format,
+    count_frames,
+    ffmpeg_exe,
+    frame_times,
+    probe,
+    seek_time,
+)
 from animefy.video.pipeline import VideoResult, _open_writer, processing_size, stylize_video
 from animefy.video.reuse import ReuseReport
 from animefy.video.temporal import TemporalReport
@@ -59,6 +69,7 @@ class Chunk:
     end: int | None  # one past the last frame it decodes (None: to the end of the clip)
     head: int = 0  # its first `head` frames are cross-faded with the previous chunk's tail
     tail: int = 0  # frames after `stop` it renders for the next chunk's cross-fade
+    seek: float | None = None  # seconds to seek to for frame `first` (io.seek_time), None: decode from the start
 
     @property
     def frames(self) -> int:
@@ -155,7 +166,7 @@ def run_chunk(
                 sides[side].append(frame)
 
     result = stylize_video(src, out, request, settings=settings, batch_size=batch_size, progress=report,
-                           picture=picture, frames=(chunk.first, chunk.end), keep=chunk.keep, tap=tap)  # fmt: skip
+                           picture=picture, frames=(chunk.first, chunk.end, chunk.seek), keep=chunk.keep, tap=tap)  # fmt: skip
     got = (result.frames, len(sides["head"]), len(sides["tail"]))
     if got != (chunk.frames - chunk.head, chunk.head, chunk.tail):
         Path(result.path).unlink(missing_ok=True)
@@ -389,13 +400,16 @@ def stylize_in_chunks(
     request = request or VideoRequest()
     src, out = Path(src), Path(out)
     info, kind = check_chunked(src, out, request, settings)
-    total = count_frames(src, info)
+    times = None if info.variable_fps else frame_times(src)  # (a constant-rate chunk seeks to its first frame)
+    total = count_frames(src, info) if times is None else len(times)
     if total > info.frame_limit(settings):
         raise LimitError(
             f"The video has {total} frames, more than the length limit allows (ANIMEFY_MAX_VIDEO_SECONDS)."
         )
     seconds = chunk_seconds or request.chunk_seconds
     chunks = plan_chunks(total, float(info.fps), seconds, request.hold, blend=blend)
+    if times is not None:
+        chunks = [dataclasses.replace(c, seek=seek_time(times, c.first)) for c in chunks]
     done = dict.fromkeys(range(len(chunks)), 0)
 
     def chunk_progress(index: int, frames: int) -> None:

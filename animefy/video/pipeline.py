@@ -95,13 +95,13 @@ class Decoder:
         size: tuple[int, int] | None,
         depth: int,
         max_frames: int,
-        frames: tuple[int, int | None] = (0, None),
+        frames: tuple = (0, None),
     ) -> None:
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
         self.count = 0
         self.shape = (size[1], size[0]) if size else (info.height, info.width)
-        # stops past the length limit; `frames` = (first, stop) reads a chunk of the clip
+        # stops past the length limit; `frames` = (first, stop[, seek]) reads a chunk of the clip
         self.reader = read_frames(path, info, size, max_frames, *frames)
         self.thread = threading.Thread(target=self._run, daemon=True, name="animefy-decode")
         self.thread.start()
@@ -270,7 +270,7 @@ def stylize_video(
     progress: Progress | None = None,
     picture: np.ndarray | None = None,
     reuse: ReuseOptions | None = None,
-    frames: tuple[int, int | None] | None = None,
+    frames: tuple | None = None,
     keep: tuple[int, int | None] = (0, None),
     tap: Callable[[int, np.ndarray, int], None] | None = None,
 ) -> VideoResult:
@@ -281,7 +281,7 @@ def stylize_video(
     parts of the person between frames instead of stylizing every frame from scratch.
 
     A chunk of a longer job (animefy/video/chunks.py): `frames` = (first, stop) decodes only
-    those frames, `keep` = (a, b) writes only output frames a..b-1 of them (the warm-up before
+    those frames (with a third item, seconds to seek to first: see io.seek_time), `keep` = (a, b) writes only output frames a..b-1 of them (the warm-up before
     and the look-ahead after are dropped), and the file gets no audio (added when stitching).
     `tap(first, frame, count)` sees every finished drawing, written or not (a chunk keeps the
     frames it blends with its neighbour's at a seam)."""
