@@ -146,7 +146,7 @@ def test_seams_are_cross_faded_not_cut(tmp_path, clip, monkeypatch):
     level = {c.end: 40 + 80 * c.index for c in plan}  # chunk k paints everything 40 + 80k (its end: its key)
 
     def painted(src, out, request, settings, batch_size, progress, picture, frames, keep, tap):
-        first, end = frames
+        first, end, _seek = frames
         grey = np.full((info.height, info.width, 3), level[end], np.uint8)
         writer = _open_writer(out, info, info.width, info.height, "mp4", src, part=True)
         n = (end or 24) - first

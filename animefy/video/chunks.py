@@ -16,7 +16,7 @@ are cross-faded from the earlier chunk's rendering to the later one's, a drawing
 the jump is spread over blend + 1 frame pairs (E_warp, a squared difference, falls with the
 square). The parts are encoded with the final encoder's settings and joined without
 re-encoding; only the blended frames at each seam are encoded at the stitch (a few frames a
-seam; the chunks keep them as lossless raw frames). The audio and the video's start offset
+seam; the chunks keep them losslessly, as compressed arrays). The audio and the video's start offset
 come from the input, as in `stylize_video`."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Chunk:
         return self.start + self.head - self.first, self.stop - self.first
 
     def side(self, frame: int) -> str | None:
-        """Whether clip frame `frame` is one of its head or tail frames (kept raw for a seam)."""
+        """Whether clip frame `frame` is one of its head or tail frames (kept for a seam)."""
         if self.start <= frame < self.start + self.head:
             return "head"
         if self.stop <= frame < self.stop + self.tail:
@@ -127,8 +127,8 @@ class ChunkResult:
     messages: list[str] = field(default_factory=list)
     worker: str = ""  # who ran it (a Ray runner fills in the process and whether it was restarted)
     peak_rss_mb: float = 0.0  # the worker process's peak memory so far (a Ray runner fills it in)
-    head: Path | None = None  # its head frames, raw (.npy, n x h x w x c uint8), for the seam before it
-    tail: Path | None = None  # the next chunk's first frames as this chunk rendered them, raw
+    head: Path | None = None  # its head frames, lossless (.npz: frames n x h x w x c uint8), for the seam before it
+    tail: Path | None = None  # the next chunk's first frames as this chunk rendered them, lossless
 
     def files(self) -> dict[str, Path]:
         """What it wrote, by role (a runner moves them between processes)."""
@@ -152,7 +152,7 @@ def run_chunk(
 ) -> ChunkResult:
     """Stylize one chunk of `src` into `out` (no audio): the library's own pipeline over the
     chunk's frame range, the warm-up and look-ahead frames left out of the file; its head and
-    tail frames (see Chunk) beside it as raw frames (`out` with .head.npy / .tail.npy)."""
+    tail frames (see Chunk) beside it, lossless (`out` with .head.npz / .tail.npz)."""
     out = Path(out)
     sides: dict[str, list[np.ndarray]] = {"head": [], "tail": []}
 
@@ -175,8 +175,8 @@ def run_chunk(
     paths = {}
     for name, frames in sides.items():
         if frames:
-            paths[name] = out.with_name(f"{out.stem}.{name}.npy")
-            np.save(paths[name], np.stack(frames))
+            paths[name] = out.with_name(f"{out.stem}.{name}.npz")
+            np.savez_compressed(paths[name], frames=np.stack(frames))
     t = result.timings
     return ChunkResult(chunk.index, Path(result.path), result.frames, result.report,
                        {n: (s, t.calls.get(n, 0)) for n, s in t.seconds.items()}, list(result.messages),
@@ -284,6 +284,11 @@ def _stitch_zip(parts: Sequence[Path], out: Path) -> None:
                     n += 1
 
 
+def load_frames(path: Path) -> np.ndarray:
+    with np.load(path) as data:
+        return data["frames"]
+
+
 def cross_fade(before: np.ndarray, after: np.ndarray, hold: int = 1) -> np.ndarray:
     """The frames of a seam: the earlier chunk's rendering (`before`, n x h x w x c) fading
     into the later one's (`after`), by drawings (each drawing's frames get one weight, so
@@ -316,7 +321,7 @@ def seamed_parts(results: Sequence[ChunkResult], info: VideoInfo, kind: str, hol
         if prev is not None and res.head is not None:
             if prev.tail is None:
                 raise RuntimeError(f"chunk {prev.index} has no frames for the seam with chunk {res.index}")
-            frames = cross_fade(np.load(prev.tail), np.load(res.head), hold)
+            frames = cross_fade(load_frames(prev.tail), load_frames(res.head), hold)
             path = write_seam(frames, work / f"seam_{res.index:05d}{chunk_suffix(kind)}", info, kind)
             parts.append((path, len(frames)))
         parts.append((res.path, res.frames))
