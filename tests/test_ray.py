@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import pytest
 from conftest import free_port
 from test_video import audio_duration, make_clip
@@ -19,8 +20,9 @@ from test_video import audio_duration, make_clip
 from animefy.errors import AnimefyError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
-from animefy.video.chunks import plan_chunks, stylize_in_chunks
-from animefy.video.io import ffmpeg_exe
+from animefy.video.chunks import BLEND_FRAMES as BLEND
+from animefy.video.chunks import cross_fade, plan_chunks, stylize_in_chunks
+from animefy.video.io import ffmpeg_exe, probe
 
 REQUEST = VideoRequest(person_style="invert", background_style="darken")  # matte, two styles, reuse, supervisor
 CHUNK = 0.67  # seconds: 3 chunks of the test clip
@@ -41,11 +43,20 @@ def clip(tmp_path):
 
 
 def test_plan_is_frame_exact_with_warm_up():
-    chunks = plan_chunks(100, 25.0, 1.0, hold=1, warmup=12)
+    chunks = plan_chunks(100, 25.0, 1.0, hold=1, warmup=12, blend=0)
     assert [c.start for c in chunks] == [0, 25, 50, 75] and [c.stop for c in chunks] == [25, 50, 75, 100]
     assert [c.first for c in chunks] == [0, 13, 38, 63]  # 12 warm-up frames, none before the clip
     assert [c.end for c in chunks] == [26, 51, 76, None]  # one frame of look-ahead, the last to the end
     assert [c.keep for c in chunks] == [(0, 25), (12, 37), (12, 37), (12, 37)]
+    # a cross-fade of 6 frames at each seam: the earlier chunk renders 6 more, the later one
+    # keeps its first 6 raw for the seam and writes the rest to its part
+    faded = plan_chunks(100, 25.0, 1.0, hold=1, warmup=12, blend=6)
+    assert [(c.head, c.tail) for c in faded] == [(0, 6), (6, 6), (6, 6), (6, 0)]
+    assert [c.end for c in faded] == [32, 57, 82, None] and [c.keep for c in faded] == [(0, 25), (18, 37)] + [(18, 37)] * 2
+    assert [faded[1].side(f) for f in (24, 25, 30, 31, 49, 50, 55, 56)] == [None, "head", "head", None, None, "tail",
+                                                                          "tail", None]  # fmt: skip
+    assert {c.head for c in plan_chunks(24, 12.0, 0.67, blend=20)[1:]} == {7}  # never the whole of a chunk
+    assert all(c.head % 2 == 0 for c in plan_chunks(101, 25.0, 1.0, hold=2, blend=5))  # whole drawings
     on_twos = plan_chunks(101, 25.0, 1.0, hold=2, warmup=5)  # boundaries and warm-up on whole drawings
     assert all(c.start % 2 == 0 and c.first % 2 == 0 for c in on_twos) and on_twos[-1].stop == 101
     assert (
@@ -56,19 +67,47 @@ def test_plan_is_frame_exact_with_warm_up():
         plan_chunks(0, 25.0, 5.0)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.3])
+def test_seeking_to_a_chunk_is_frame_exact(tmp_path, offset):
+    """A chunk seeks to its first frame (io.seek_time) instead of decoding the clip up to it,
+    and gets the very frames a full decode counts: B-frames, a keyframe every 5 frames, and
+    (offset) a video stream that starts 0.3 s after the audio."""
+    from animefy.video.io import frame_times, read_frames, seek_time
+
+    clip = make_clip(tmp_path / "gop.mp4", fps="12", seconds=3.0, size="96x64", audio=True, extra=["-g", "5"])
+    if offset:
+        late = tmp_path / "late.mp4"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-itsoffset", str(offset), "-i", str(clip), "-i", str(clip),
+                        "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)  # fmt: skip
+        clip = late
+    info = probe(clip)
+    assert info.start_offset == pytest.approx(offset, abs=0.01)
+    times = frame_times(clip)
+    every = [f.copy() for f in read_frames(clip, info)]
+    assert len(times) == len(every) == 36
+    for first, stop in ((1, 4), (5, 9), (7, 20), (23, None), (35, None)):
+        reader = read_frames(clip, info, first=first, stop=stop, seek=seek_time(times, first))
+        assert reader.seek is not None
+        got = list(reader)
+        assert len(got) == len(every[first:stop]) and all(
+            np.array_equal(a, b) for a, b in zip(got, every[first:stop], strict=True)
+        ), first
+
+
 def test_chunks_in_process_keep_frames_timestamps_audio(tmp_path, tiny_setup, clip):
     # (one pass keeps the input's timestamps and audio: tests/test_video.py)
     seen = []
     chunked = stylize_in_chunks(clip, tmp_path / "out" / "chunked.mp4", REQUEST, chunk_seconds=CHUNK,
                                 progress=lambda done, total: seen.append((done, total)))  # fmt: skip
     assert chunked.frames == 24 and str(chunked.fps) == "12"
-    assert timestamps(chunked.path) == timestamps(clip)
+    assert timestamps(chunked.path) == timestamps(clip) and not probe(chunked.path).variable_fps
     assert audio_duration(chunked.path) == pytest.approx(audio_duration(clip), abs=0.05)
     assert seen[-1] == (24, 24) and all(d <= t for d, t in seen)
     report = chunked.report
     assert report.frames == 24 and all(0 <= f < 24 for f in report.rebuilt)
-    # warm-up: 8 frames before chunk 2 (all there are), 12 before chunk 3; chunks 1 and 2 look 1 frame ahead
-    assert report.drawings == report.reuse.drawings == 24 + 8 + 12 + 2
+    # warm-up: 8 frames before chunk 2 (all there are), 12 before chunk 3; chunks 1 and 2 render
+    # the next one's first BLEND frames for the seam and look 1 frame beyond
+    assert report.drawings == report.reuse.drawings == 24 + 8 + 12 + 2 * (BLEND + 1)
     assert report.reuse.keyframes[0] == 0 and all(0 <= k < 24 for k in report.reuse.keyframes)
     assert sum(report.reuse.passes.values()) > 0 and report.reuse.passes.pixels
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["chunked.mp4"]  # no parts left behind
@@ -84,6 +123,56 @@ def test_transparent_chunks_are_a_zip_of_every_frame(tmp_path, tiny_setup, clip)
     assert names == ["fps.txt"] + [f"frame_{i:06d}.png" for i in range(24)]
     with pytest.raises(AnimefyError, match="zip"):  # webm parts cannot be joined without re-encoding
         stylize_in_chunks(clip, tmp_path / "cut.webm", request.model_copy(update={"transparent_format": "webm"}))
+
+
+def test_cross_fade_goes_a_drawing_at_a_time():
+    before, after = np.zeros((4, 2, 2, 3), np.uint8), np.full((4, 2, 2, 3), 150, np.uint8)
+    assert [int(f[0, 0, 0]) for f in cross_fade(before, after)] == [30, 60, 90, 120]
+    assert [int(f[0, 0, 0]) for f in cross_fade(before, after, hold=2)] == [50, 50, 100, 100]  # twos stay twos
+
+
+def test_seams_are_cross_faded_not_cut(tmp_path, clip, monkeypatch):
+    """Chunks whose renderings differ (each paints its whole range flat grey, a level of its
+    own): the stitched clip goes from one level to the next over the BLEND frames after each
+    seam, a drawing at a time, with the clip's frames and timestamps. (Without the cross-fade
+    the level jumps at the seam.)"""
+    from animefy.video import chunks as chunks_mod
+    from animefy.video.io import read_frames
+    from animefy.video.pipeline import VideoResult, _open_writer
+    from animefy.video.temporal import TemporalOptions, TemporalReport
+
+    info = probe(clip)
+    plan = plan_chunks(24, 12.0, CHUNK)
+    level = {c.end: 40 + 80 * c.index for c in plan}  # chunk k paints everything 40 + 80k (its end: its key)
+
+    def painted(src, out, request, settings, batch_size, progress, picture, frames, keep, tap):
+        first, end, _seek = frames
+        grey = np.full((info.height, info.width, 3), level[end], np.uint8)
+        writer = _open_writer(out, info, info.width, info.height, "mp4", src, part=True)
+        n = (end or 24) - first
+        for i in range(n):
+            tap(i, grey, 1)
+            if keep[0] <= i < keep[1]:
+                writer.write(grey)
+        report = TemporalReport(TemporalOptions(), frames=writer.frames, drawings=n)
+        return VideoResult(writer.close(), writer.frames, info.fps, (info.width, info.height), chunks_mod.Timings(),
+                           report)  # fmt: skip
+
+    monkeypatch.setattr(chunks_mod, "stylize_video", painted)
+    result = stylize_in_chunks(clip, tmp_path / "faded.mp4", REQUEST, chunk_seconds=CHUNK)
+    assert result.frames == 24 and timestamps(result.path) == timestamps(clip)
+    assert not probe(result.path).variable_fps  # (parts with B-frames after one without made it look so)
+    got = [float(f.mean()) for f in read_frames(result.path, probe(result.path))]
+    want = []
+    for c in plan:
+        for f in range(c.start, c.stop):
+            i = f - c.start
+            w = (i + 1) / (BLEND + 1) if i < c.head else 1.0
+            want.append(level[c.end] - 80 * (1 - w))
+    assert BLEND > 1 and plan[1].head == BLEND
+    assert np.abs(np.array(got) - np.array(want)).max() < 2.5, (got, want)
+    steps = np.abs(np.diff(got))
+    assert steps.max() < 80 / BLEND  # the largest step between frames: a share of the jump
 
 
 def test_without_ray_a_clear_error_and_nothing_left(tmp_path, tiny_setup, clip, monkeypatch, capsys):
@@ -156,10 +245,10 @@ def run_on_local_ray(clip, out, progress=None, on_pool=None):
 def test_ray_three_chunks_exact(tmp_path, tiny_setup, clip, local_ray):
     seen = []
     result, parts = run_on_local_ray(clip, tmp_path / "out" / "ray.mp4", lambda d, t: seen.append((d, t)))
-    assert result.frames == 24 and [p.frames for p in parts] == [8, 8, 8]
+    assert result.frames == 24 and [p.frames for p in parts] == [8, 8 - BLEND, 8 - BLEND]  # + 2 seams of BLEND
     assert timestamps(result.path) == timestamps(clip)
     assert audio_duration(result.path) == pytest.approx(audio_duration(clip), abs=0.05)
-    assert result.report.frames == 24 and result.report.drawings == 24 + 8 + 12 + 2
+    assert result.report.frames == 24 and result.report.drawings == 24 + 8 + 12 + 2 * (BLEND + 1)
     assert seen[-1] == (24, 24) and len(seen) > 3  # chunk progress came through while they ran
     assert len({p.worker for p in parts}) == 2  # both actors worked
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["ray.mp4"]

@@ -193,7 +193,7 @@ def plan_chunks(frames: int, per_frame: float, start_s: float, hold: int = 1, fr
     by_time = int((CALL_SECONDS / SAFETY - start_s) / max(per_frame, 1e-6))
     by_bytes = CHUNK_BYTES // frame_bytes if frame_bytes else by_time
     size = max(hold, (min(by_time, by_bytes) - extra) // hold * hold)
-    calls = [GpuCall(c, 0) for c in frame_plan(max(1, frames), 1.0, size, hold, max_frames=size)]
+    calls = [GpuCall(c, 0) for c in frame_plan(max(1, frames), 1.0, size, hold, blend=0, max_frames=size)]
     return [replace(c, seconds=call_seconds(c.frames, per_frame, start_s)) for c in calls]
 
 

@@ -7,12 +7,21 @@ Chunks are cut at frame indices counted exactly as the decoder counts them (neve
 to a time): chunk k writes output frames start..stop-1, decoding from `warmup` frames before
 its start (they prime the matte's recurrent state, the supervisor's history and a reuse
 keyframe, and their output is dropped) to one drawing after its end (the glitch repair of
-its last frame sees the next one, as in one pass). The parts are encoded with the final
-encoder's settings and joined without re-encoding; the audio and the video's start offset
+its last frame sees the next one, as in one pass).
+
+Seams: two chunks' renderings of the same frame differ (each chunk's supervisor and reuse
+plates have their own history), and a cut from one to the other shows as a jump. So each
+chunk but the last also renders the first `blend` frames of the next one, and those frames
+are cross-faded from the earlier chunk's rendering to the later one's, a drawing at a time:
+the jump is spread over blend + 1 frame pairs (E_warp, a squared difference, falls with the
+square). The parts are encoded with the final encoder's settings and joined without
+re-encoding; only the blended frames at each seam are encoded at the stitch (a few frames a
+seam; the chunks keep them losslessly, as compressed arrays). The audio and the video's start offset
 come from the input, as in `stylize_video`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import subprocess
@@ -29,14 +38,24 @@ from animefy.errors import InputError, LimitError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
-from animefy.video.io import VideoInfo, check_limits, check_output_format, count_frames, ffmpeg_exe, probe
-from animefy.video.pipeline import VideoResult, processing_size, stylize_video
+from animefy.video.io import (
+    VideoInfo,
+    check_limits,
+    check_output_format,
+    count_frames,
+    ffmpeg_exe,
+    frame_times,
+    probe,
+    seek_time,
+)
+from animefy.video.pipeline import VideoResult, _open_writer, processing_size, stylize_video
 from animefy.video.reuse import ReuseReport
 from animefy.video.temporal import TemporalReport
 
 log = logging.getLogger(__name__)
 
 WARMUP_FRAMES = 12  # the supervisor's blend keeps ~0.8^12 = 7% of a frame 12 frames on: the seams settle
+BLEND_FRAMES = 6  # frames cross-faded at each seam (benchmarks/ray_chunks.py: seam vs inside E_warp)
 
 ChunkProgress = Callable[[int, int], None]  # (chunk index, output frames of it written so far)
 
@@ -48,6 +67,9 @@ class Chunk:
     stop: int  # one past its last output frame
     first: int  # first frame it decodes (start - warm-up)
     end: int | None  # one past the last frame it decodes (None: to the end of the clip)
+    head: int = 0  # its first `head` frames are cross-faded with the previous chunk's tail
+    tail: int = 0  # frames after `stop` it renders for the next chunk's cross-fade
+    seek: float | None = None  # seconds to seek to for frame `first` (io.seek_time), None: decode from the start
 
     @property
     def frames(self) -> int:
@@ -55,17 +77,28 @@ class Chunk:
 
     @property
     def keep(self) -> tuple[int, int]:
-        """The output frames written, counted from the first decoded frame."""
-        return self.start - self.first, self.stop - self.first
+        """The output frames written to its part file (after the head), counted from the
+        first decoded frame."""
+        return self.start + self.head - self.first, self.stop - self.first
+
+    def side(self, frame: int) -> str | None:
+        """Whether clip frame `frame` is one of its head or tail frames (kept for a seam)."""
+        if self.start <= frame < self.start + self.head:
+            return "head"
+        if self.stop <= frame < self.stop + self.tail:
+            return "tail"
+        return None
 
 
 def plan_chunks(
-    total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES, *, max_frames: int | None = None
-) -> list[Chunk]:
+    total: int, fps: float, chunk_seconds: float, hold: int = 1, warmup: int = WARMUP_FRAMES,
+    blend: int = BLEND_FRAMES, *, max_frames: int | None = None,
+) -> list[Chunk]:  # fmt: skip
     """Split `total` frames into chunks of about `chunk_seconds`, of equal length (so no tiny
     last chunk), with boundaries on drawings (multiples of `hold`), so each chunk draws the
-    same frames a single pass would. `max_frames`: no chunk writes more frames than this
-    (rounded down to whole drawings, at least one); the ZeroGPU loop caps each GPU call so."""
+    same frames a single pass would. `blend` frames (whole drawings, fewer than the shortest
+    chunk has) are cross-faded at each seam. `max_frames`: no chunk writes more frames than
+    this (rounded down to whole drawings, at least one); the ZeroGPU loop caps each GPU call so."""
     if total < 1:
         raise InputError("The video has no frames that can be decoded.")
     if chunk_seconds <= 0:
@@ -76,11 +109,14 @@ def plan_chunks(
         count = min(drawings, max(count, math.ceil(drawings / max(1, max_frames // hold))))
     warm = math.ceil(warmup / hold) * hold
     bounds = [min(total, round(drawings * k / count) * hold) for k in range(count + 1)]
+    shortest = min(b - a for a, b in zip(bounds, bounds[1:], strict=False))
+    fade = max(0, min(math.ceil(blend / hold) * hold, (shortest - 1) // hold * hold)) if count > 1 else 0
     chunks = []
     for k in range(count):
         start, stop = bounds[k], bounds[k + 1]
-        end = None if k == count - 1 else min(total, stop + hold)
-        chunks.append(Chunk(k, start, stop, max(0, start - warm), end))
+        last = k == count - 1
+        end = None if last else min(total, stop + fade + hold)
+        chunks.append(Chunk(k, start, stop, max(0, start - warm), end, fade if k else 0, 0 if last else fade))
     return chunks
 
 
@@ -88,12 +124,19 @@ def plan_chunks(
 class ChunkResult:
     index: int
     path: Path
-    frames: int
+    frames: int  # frames in `path` (the chunk's frames but its head)
     report: TemporalReport
     timings: dict[str, tuple[float, int]]  # stage -> (seconds, calls): plain data, it may cross processes
     messages: list[str] = field(default_factory=list)
     worker: str = ""  # who ran it (a Ray runner fills in the process and whether it was restarted)
     peak_rss_mb: float = 0.0  # the worker process's peak memory so far (a Ray runner fills it in)
+    head: Path | None = None  # its head frames, lossless (.npz: frames n x h x w x c uint8), for the seam before it
+    tail: Path | None = None  # the next chunk's first frames as this chunk rendered them, lossless
+
+    def files(self) -> dict[str, Path]:
+        """What it wrote, by role (a runner moves them between processes)."""
+        named = {"part": self.path, "head": self.head, "tail": self.tail}
+        return {k: p for k, p in named.items() if p is not None}
 
 
 def chunk_suffix(kind: str) -> str:
@@ -111,20 +154,36 @@ def run_chunk(
     batch_size: int = 4,
 ) -> ChunkResult:
     """Stylize one chunk of `src` into `out` (no audio): the library's own pipeline over the
-    chunk's frame range, the warm-up and look-ahead frames left out of the file."""
+    chunk's frame range, the warm-up and look-ahead frames left out of the file; its head and
+    tail frames (see Chunk) beside it, lossless (`out` with .head.npz / .tail.npz)."""
+    out = Path(out)
+    sides: dict[str, list[np.ndarray]] = {"head": [], "tail": []}
 
     def report(done: int, _total: int) -> None:
         if progress:
-            progress(chunk.index, min(done, chunk.frames))
+            progress(chunk.index, min(done + len(sides["head"]), chunk.frames))
+
+    def tap(first: int, frame: np.ndarray, count: int) -> None:
+        for f in range(chunk.first + first, chunk.first + first + count):
+            if side := chunk.side(f):
+                sides[side].append(frame)
 
     result = stylize_video(src, out, request, settings=settings, batch_size=batch_size, progress=report,
-                           picture=picture, frames=(chunk.first, chunk.end), keep=chunk.keep)  # fmt: skip
-    if result.frames != chunk.frames:
-        raise InputError(f"Chunk {chunk.index} gave {result.frames} frames instead of {chunk.frames}; the video may "
-                         "be damaged. Re-save it as MP4 and try again.")  # fmt: skip
+                           picture=picture, frames=(chunk.first, chunk.end, chunk.seek), keep=chunk.keep, tap=tap)  # fmt: skip
+    got = (result.frames, len(sides["head"]), len(sides["tail"]))
+    if got != (chunk.frames - chunk.head, chunk.head, chunk.tail):
+        Path(result.path).unlink(missing_ok=True)
+        raise InputError(f"Chunk {chunk.index} gave {sum(got)} frames instead of {chunk.frames + chunk.tail}; the "
+                         "video may be damaged. Re-save it as MP4 and try again.")  # fmt: skip
+    paths = {}
+    for name, frames in sides.items():
+        if frames:
+            paths[name] = out.with_name(f"{out.stem}.{name}.npz")
+            np.savez_compressed(paths[name], frames=np.stack(frames))
     t = result.timings
     return ChunkResult(chunk.index, Path(result.path), result.frames, result.report,
-                       {n: (s, t.calls.get(n, 0)) for n, s in t.seconds.items()}, list(result.messages))  # fmt: skip
+                       {n: (s, t.calls.get(n, 0)) for n, s in t.seconds.items()}, list(result.messages),
+                       head=paths.get("head"), tail=paths.get("tail"))  # fmt: skip
 
 
 # -- reports -------------------------------------------------------------------------------------
@@ -228,6 +287,50 @@ def _stitch_zip(parts: Sequence[Path], out: Path) -> None:
                     n += 1
 
 
+def load_frames(path: Path) -> np.ndarray:
+    with np.load(path) as data:
+        return data["frames"]
+
+
+def cross_fade(before: np.ndarray, after: np.ndarray, hold: int = 1) -> np.ndarray:
+    """The frames of a seam: the earlier chunk's rendering (`before`, n x h x w x c) fading
+    into the later one's (`after`), by drawings (each drawing's frames get one weight, so
+    anime timing holds): drawing j of d gets (j + 1) / (d + 1) of `after`."""
+    if before.shape != after.shape:
+        raise RuntimeError(f"the two sides of a seam differ: {before.shape} vs {after.shape}")
+    drawings = math.ceil(len(before) / hold)
+    w = ((np.arange(len(before)) // hold + 1) / (drawings + 1)).reshape(-1, 1, 1, 1)
+    mixed = before.astype(np.float32) * (1 - w) + after.astype(np.float32) * w
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_seam(frames: np.ndarray, out: Path, info: VideoInfo, kind: str) -> Path:
+    """Encode a seam's frames as a part of its own, with the parts' own writer and settings."""
+    writer = _open_writer(out, info, frames.shape[2], frames.shape[1], kind, out, part=True)
+    try:
+        for frame in frames:
+            writer.write(frame)
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def seamed_parts(results: Sequence[ChunkResult], info: VideoInfo, kind: str, hold: int, work: Path) -> list[tuple[Path, int]]:
+    """(file, frames) in clip order: each chunk's part, and between two chunks their seam,
+    cross-faded and encoded into `work`."""
+    parts: list[tuple[Path, int]] = []
+    for prev, res in zip([None, *results], results, strict=False):
+        if prev is not None and res.head is not None:
+            if prev.tail is None:
+                raise RuntimeError(f"chunk {prev.index} has no frames for the seam with chunk {res.index}")
+            frames = cross_fade(load_frames(prev.tail), load_frames(res.head), hold)
+            path = write_seam(frames, work / f"seam_{res.index:05d}{chunk_suffix(kind)}", info, kind)
+            parts.append((path, len(frames)))
+        parts.append((res.path, res.frames))
+    return parts
+
+
 def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, info: VideoInfo, kind: str) -> Path:
     """Write the chunks' files (path, frames), in order, as `out` (via a temporary name: a
     failure leaves nothing behind and never replaces an existing file)."""
@@ -297,21 +400,26 @@ def stylize_in_chunks(
     picture: np.ndarray | None = None,
     runner: Runner | None = None,
     batch_size: int = 4,
+    blend: int = BLEND_FRAMES,
 ) -> VideoResult:
     """`stylize_video` in chunks (see the module's doc): the same file, frame count, frame
     timestamps and audio, made by `runner` (default: in this process, one chunk after
-    another). The parts live in a hidden folder beside `out`, removed whatever happens."""
+    another), `blend` frames cross-faded at each seam. The parts live in a hidden folder
+    beside `out`, removed whatever happens."""
     settings = settings or Settings.from_env()
     request = request or VideoRequest()
     src, out = Path(src), Path(out)
     info, kind = check_chunked(src, out, request, settings)
-    total = count_frames(src, info)
+    times = None if info.variable_fps else frame_times(src)  # (a constant-rate chunk seeks to its first frame)
+    total = count_frames(src, info) if times is None else len(times)
     if total > info.frame_limit(settings):
         raise LimitError(
             f"The video has {total} frames, more than the length limit allows (ANIMEFY_MAX_VIDEO_SECONDS)."
         )
     seconds = chunk_seconds or request.chunk_seconds
-    chunks = plan_chunks(total, float(info.fps), seconds, request.hold)
+    chunks = plan_chunks(total, float(info.fps), seconds, request.hold, blend=blend)
+    if times is not None:
+        chunks = [dataclasses.replace(c, seek=seek_time(times, c.first)) for c in chunks]
     done = dict.fromkeys(range(len(chunks)), 0)
 
     def chunk_progress(index: int, frames: int) -> None:
@@ -326,8 +434,9 @@ def stylize_in_chunks(
         results = sorted(results, key=lambda r: r.index)
         if [r.index for r in results] != [c.index for c in chunks]:
             raise RuntimeError("a chunk's result is missing")
-        path = stitch(src, [(r.path, r.frames) for r in results], out, info, kind)
-    frames = sum(r.frames for r in results)
+        parts = seamed_parts(results, info, kind, request.hold, Path(work))
+        path = stitch(src, parts, out, info, kind)
+    frames = sum(n for _, n in parts)
     report = merge_reports([(chunks[r.index], r.report) for r in results], frames)
     size, messages = processing_size(info, settings)
     for r in results:

@@ -295,7 +295,11 @@ class FrameReader:
     that starts after the audio gets no copies of its first frame. `count` is the frames
     yielded so far; more than `max_frames` raises LimitError; `warning()` says when the
     file ended clearly early. `first`/`stop` yield only frames first..stop-1 (indices in
-    decoding order, counted exactly as the whole clip's frames are: a chunk of the clip)."""
+    decoding order, counted exactly as the whole clip's frames are: a chunk of the clip).
+    Without `seek` the frames before `first` are decoded and dropped; with it (seconds, from
+    seek_time; constant-rate streams only) ffmpeg starts at the keyframe before frame `first`
+    and hands out frame `first` first, so reaching a chunk late in a clip costs a GOP, not the
+    clip up to it."""
 
     def __init__(
         self,
@@ -305,9 +309,11 @@ class FrameReader:
         max_frames: int | None = None,
         first: int = 0,
         stop: int | None = None,
+        seek: float | None = None,
     ) -> None:
         self.path, self.info, self.size, self.max_frames = Path(path), info, size, max_frames
         self.first, self.stop = first, stop
+        self.seek = seek if first > 0 and not info.variable_fps else None
         self.count = 0
         self._gen = self._frames()
 
@@ -332,8 +338,9 @@ class FrameReader:
 
         w, h = self.size or (self.info.width, self.info.height)
         # One decoder thread: decoding is cheap, and the cores belong to the models.
+        seek = [] if self.seek is None else ["-ss", f"{self.seek:.6f}"]
         gen = imageio_ffmpeg.read_frames(
-            str(self.path), pix_fmt="rgb24", input_params=["-threads", "1"], output_params=self._command()
+            str(self.path), pix_fmt="rgb24", input_params=["-threads", "1", *seek], output_params=self._command()
         )
         try:
             try:
@@ -341,7 +348,7 @@ class FrameReader:
             except OSError as exc:
                 log.info("%s: no frame can be decoded: %s", self.path, str(exc)[-500:])
                 raise InputError(NO_FRAME_MESSAGE) from None
-            for index, raw in enumerate(gen):
+            for index, raw in enumerate(gen, start=0 if self.seek is None else self.first):
                 if self.stop is not None and index >= self.stop:
                     break
                 if index < self.first:
@@ -381,11 +388,38 @@ def read_frames(
     max_frames: int | None = None,
     first: int = 0,
     stop: int | None = None,
+    seek: float | None = None,
 ) -> FrameReader:
     """Iterate over the frames of `path` (see FrameReader); pass
     max_frames=info.frame_limit(settings) to stop a stream longer than the limit, and
-    first/stop to read frames first..stop-1 only."""
-    return FrameReader(path, info, size, max_frames, first, stop)
+    first/stop to read frames first..stop-1 only (`seek`: see seek_time)."""
+    return FrameReader(path, info, size, max_frames, first, stop, seek)
+
+
+def frame_times(path: str | Path, timeout: float = 600) -> list[Fraction]:
+    """The presentation times (seconds from the file's start, as ffmpeg's -ss counts them) of
+    the first video stream's frames, in order, from its packets (no decoding): frame i of a
+    constant-rate stream (one frame a packet under passthrough) is shown at times[i]."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:V:0", "-c", "copy",
+         "-f", "framecrc", "-"],
+        capture_output=True, text=True, errors="replace", timeout=timeout,
+    )  # fmt: skip
+    tb = re.search(r"^#tb 0: (\d+)/(\d+)$", proc.stdout, re.M)
+    if proc.returncode != 0 or not tb:
+        raise InputError("The frames of this video cannot be counted; re-save it as MP4 and try again.")
+    unit = Fraction(int(tb[1]), int(tb[2]))
+    pts = sorted(int(line.split(",")[2]) for line in proc.stdout.splitlines() if line and not line.startswith("#"))
+    return [p * unit for p in pts]
+
+
+def seek_time(times: list[Fraction], first: int) -> float | None:
+    """Where to seek (ffmpeg -ss, before the input) so that frame `first` is the first frame
+    decoded out: halfway between its time and the one before (ffmpeg decodes from the
+    keyframe before and drops the frames before that time). None for the first frame."""
+    if first <= 0 or first >= len(times):
+        return None
+    return float((times[first - 1] + times[first]) / 2)
 
 
 def count_frames(path: str | Path, info: VideoInfo) -> int:
@@ -464,9 +498,13 @@ def encode_command(
     sar: Fraction = Fraction(1),
     start: float = 0.0,
     audio_seconds: float | None = None,
+    bframes: bool = True,
 ) -> list[str]:
     """ffmpeg arguments that read raw RGB(A) frames on stdin and write H.264/yuv420p MP4 (or
     VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one.
+    `bframes=False`: no B-frames, so no decoding delay (a chunk's part: parts are joined by
+    stream copy, and a part too short for B-frames would start its decoding times earlier
+    than the others and break the joined file's timing).
 
     Frames keep their count (no duplicates), pixel aspect `sar` is recorded, and with audio
     the video starts `start` seconds in, as in the source, so the two stay in sync. H.264
@@ -491,7 +529,7 @@ def encode_command(
         if width % 2 or height % 2:
             raise ValueError(f"H.264 needs an even size, not {width}x{height}: VideoWriter pads the frames")
         cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", str(threads),
-                "-pix_fmt", "yuv420p"]  # fmt: skip
+                "-pix_fmt", "yuv420p"] + ([] if bframes else ["-bf", "0"])  # fmt: skip
         if out.suffix.lower() in (".mp4", ".mov"):
             cmd += ["-movflags", "+faststart"]
         audio_codec = ["-c:a", "aac", "-b:a", "160k"]
@@ -522,6 +560,7 @@ class VideoWriter:
         sar: Fraction | None = None,
         start: float | None = None,
         audio_seconds: float | None = None,
+        bframes: bool = True,
     ) -> None:
         self.out = Path(out)
         self.tmp = self.out.with_name(f".{self.out.stem}.part{self.out.suffix}")
@@ -540,7 +579,8 @@ class VideoWriter:
             self.messages.append(message)
         self.log = tempfile.TemporaryFile()
         cmd = encode_command(self.tmp, width + self.pad[1], height + self.pad[0], fps, audio_from, alpha,
-                             sar=sar or Fraction(1), start=start or 0.0, audio_seconds=audio_seconds)  # fmt: skip
+                             sar=sar or Fraction(1), start=start or 0.0, audio_seconds=audio_seconds,
+                             bframes=bframes)  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
         self.frames = 0
 

@@ -117,13 +117,13 @@ class Decoder:
         size: tuple[int, int] | None,
         depth: int,
         max_frames: int,
-        frames: tuple[int, int | None] = (0, None),
+        frames: tuple = (0, None),
     ) -> None:
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
         self.count = 0
         self.shape = (size[1], size[0]) if size else (info.height, info.width)
-        # stops past the length limit; `frames` = (first, stop) reads a chunk of the clip
+        # stops past the length limit; `frames` = (first, stop[, seek]) reads a chunk of the clip
         self.reader = read_frames(path, info, size, max_frames, *frames)
         self.thread = threading.Thread(target=self._run, daemon=True, name="animefy-decode")
         self.thread.start()
@@ -251,13 +251,15 @@ def _overlap(start: int, count: int, keep: tuple[int, int | None]) -> int:
     return max(0, end - max(start, keep[0]))
 
 
-def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, audio: bool = True,
+def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, part: bool = False,
                  audio_seconds: float | None = None):  # fmt: skip
-    """`audio_seconds`: the source's audio is cut there (a trimmed clip)."""
+    """The writer for `kind`; `part`: a chunk's part (no audio, joinable: see encode_command);
+    `audio_seconds`: the source's audio is cut there (a trimmed clip)."""
     if kind == "png-zip":
         return PngZipWriter(out, info.fps)
-    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and audio else None, alpha=kind == "webm",
-                       sar=info.sar, start=info.start_offset, audio_seconds=audio_seconds)  # fmt: skip
+    return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and not part else None,
+                       alpha=kind == "webm", sar=info.sar, start=info.start_offset, audio_seconds=audio_seconds,
+                       bframes=not part)  # fmt: skip
 
 
 def temporal_options(request: VideoRequest) -> TemporalOptions:
@@ -344,8 +346,9 @@ def stylize_video(
     progress: Progress | None = None,
     picture: np.ndarray | None = None,
     reuse: ReuseOptions | None = None,
-    frames: tuple[int, int | None] | None = None,
+    frames: tuple | None = None,
     keep: tuple[int, int | None] = (0, None),
+    tap: Callable[[int, np.ndarray, int], None] | None = None,
 ) -> VideoResult:
     """Stylize a clip into `out` (.mp4; with a transparent background .webm with alpha, or a
     .zip of RGBA PNGs). Keeps the exact frame rate, the frame count and the audio track.
@@ -354,8 +357,11 @@ def stylize_video(
     parts of the person between frames instead of stylizing every frame from scratch.
 
     A chunk of a longer job (animefy/video/chunks.py): `frames` = (first, stop) decodes only
-    those frames, `keep` = (a, b) writes only output frames a..b-1 of them (the warm-up before
-    and the look-ahead after are dropped), and the file gets no audio (added when stitching)."""
+    those frames (with a third item, seconds to seek to first: see io.seek_time), `keep` =
+    (a, b) writes only output frames a..b-1 of them (the warm-up before and the look-ahead
+    after are dropped), and the file gets no audio (added when stitching).
+    `tap(first, frame, count)` sees every finished drawing, written or not (a chunk keeps the
+    frames it blends with its neighbour's at a seam)."""
     settings = settings or Settings.from_env()
     options = options or VideoRequest()
     src, out = Path(src), Path(out)
@@ -374,13 +380,15 @@ def stylize_video(
     messages += loop.renderer.messages
     keep_to = kept_frames(info, options)
     decoder = Decoder(src, info, size, 2 * batch_size, info.frame_limit(settings), frames or (0, keep_to))
-    writer = _open_writer(out, info, w, h, kind, src, audio=frames is None,
+    writer = _open_writer(out, info, w, h, kind, src, part=frames is not None,
                           audio_seconds=info.duration if keep_to else None)  # fmt: skip
     messages += getattr(writer, "messages", [])
     encoder = Encoder(writer, 2 * batch_size)
     shown = 0  # output frames emitted so far, written (inside `keep`) or not
+    see = tap or (lambda *_: None)
     try:
         for styled, count in loop.run(decoder):
+            see(shown, styled, count)
             with timings.stage("wait for encode"):
                 encoder.put(styled, _overlap(shown, count, keep))
             shown += count

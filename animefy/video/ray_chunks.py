@@ -146,8 +146,9 @@ class ChunkWorker:
     def _progress(self, index: int, frames: int) -> None:
         self.done[index] = frames
 
-    def run(self, chunk: Chunk, source: list) -> tuple[ChunkResult, bytes]:
-        """Stylize `chunk`; `source` = [ObjectRef of the input file's bytes], fetched once."""
+    def run(self, chunk: Chunk, source: list) -> tuple[ChunkResult, dict[str, bytes]]:
+        """Stylize `chunk`; `source` = [ObjectRef of the input file's bytes], fetched once.
+        Returns the result and its files' bytes by role (part, head, tail: see ChunkResult)."""
         import ray
 
         if not self.src.exists():
@@ -157,11 +158,12 @@ class ChunkWorker:
         try:
             result = run_chunk(self.src, chunk, out, self.job.request, self.job.settings, self.job.picture,
                                self._progress, self.job.batch_size)  # fmt: skip
-            data = out.read_bytes()
+            data = {role: path.read_bytes() for role, path in result.files().items()}
         finally:
-            out.unlink(missing_ok=True)
+            for path in self.dir.glob(f"{out.stem}*"):
+                path.unlink(missing_ok=True)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # (KiB on Linux)
-        return dataclasses.replace(result, path=Path(out.name), worker=self.name, peak_rss_mb=rss), data
+        return dataclasses.replace(result, worker=self.name, peak_rss_mb=rss), data
 
     def progress(self) -> dict[int, int]:
         return dict(self.done)
@@ -259,9 +261,12 @@ def run_on_ray(
                     result, data = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - Ray wraps the worker's error; see _error
                     raise _error(exc) from None
-                path = work / f"chunk_{chunk.index:05d}{chunk_suffix(job.kind)}"
-                path.write_bytes(data)
-                results.append(dataclasses.replace(result, path=path))
+                paths = {}
+                for role, path in result.files().items():
+                    paths[role] = work / path.name
+                    paths[role].write_bytes(data[role])
+                results.append(dataclasses.replace(result, path=paths["part"], head=paths.get("head"),
+                                                   tail=paths.get("tail")))  # fmt: skip
                 progress(chunk.index, result.frames)
                 idle.append(actor)
             if pool.running:
