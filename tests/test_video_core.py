@@ -65,3 +65,50 @@ def test_people_of_one_drawing_are_stylized_in_one_engine_call():
     out = renderer.person_layer(frame[None], [regions], None)[0]
     assert calls == [2]  # both people, one call
     assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+class CountingStyle:
+    """A face style that counts the faces it draws (inverts them)."""
+
+    name = "count"
+    caps = Capabilities("stylize", face_size=64)
+
+    def __init__(self) -> None:
+        self.faces = 0
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        self.faces += len(crops)
+        return 255 - crops
+
+
+def _face(x: float, track: int | None = 0):
+    from animefy.image.faces import Face
+
+    pts = np.float32([[x + 20, 60], [x + 44, 60], [x + 32, 72], [x + 22, 84], [x + 42, 84]])
+    return Face((x, 40.0, 64.0, 64.0), pts, 0.9, track)
+
+
+def test_face_pass_draws_only_faces_whose_pixels_changed():
+    from animefy.image.face_pass import FacePass
+
+    style = CountingStyle()
+    fp = FacePass(style, same_style=True)
+    scene = texture(160, 240, 3)
+    frame = scene.copy()
+    out1, n1 = fp(frame[None], frame[None], [[_face(60)]], 0.1)
+    assert n1 == 1 and style.faces == 1
+    out2, n2 = fp(frame[None], frame[None], [[_face(60)]], 0.1)  # the same face again: pasted, not drawn
+    assert n2 == 0 and style.faces == 1 and fp.carried == 1 and np.array_equal(out1, out2)
+    moved = np.roll(scene, 7, axis=1)  # the face moved 7 px: its aligned crop is the same
+    out3, n3 = fp(moved[None], moved[None], [[_face(67)]], 0.1)
+    assert n3 == 0 and style.faces == 1
+    assert np.abs(out3[0, 50:100, 80:120].astype(int) - np.roll(out1, 7, axis=2)[0, 50:100, 80:120]).mean() < 2
+    talking = moved.copy()
+    talking[80:90, 88:110] = 255 - talking[80:90, 88:110]  # the mouth changes
+    _, n4 = fp(talking[None], talking[None], [[_face(67)]], 0.1)
+    assert n4 == 1 and style.faces == 2
+    _, n5 = fp(talking[None], talking[None], [[_face(67, track=None)]], 0.1)  # a photo: no track, always drawn
+    assert n5 == 1 and style.faces == 3
+    fp.reset()
+    _, n6 = fp(talking[None], talking[None], [[_face(67)]], 0.1)
+    assert n6 == 1 and style.faces == 4

@@ -163,6 +163,8 @@ class Renderer:
             self.matter.reset()
         if self._tracker is not None:
             self._tracker.reset()
+        if self.face_pass is not None:
+            self.face_pass.reset()
 
     # -- split -------------------------------------------------------------------------------
     def split(self, rgb: np.ndarray, drawing: Drawing | None = None) -> Regions:
@@ -271,7 +273,14 @@ class Renderer:
         out, count = self.face_pass(frames, person, [reg.faces for reg in regions], scale)
         if count:
             self.timings.add("face pass", time.perf_counter() - start, calls=count)
+        else:  # every face carried: pasting is not a model call
+            self.timings.add("face paste", time.perf_counter() - start)
         return out
+
+    @property
+    def faces_carried(self) -> int:
+        """Tracked faces the face pass pasted again unchanged (no model pass) since the reset."""
+        return 0 if self.face_pass is None else self.face_pass.carried
 
     def faces_to_draw(self, faces: list, frame_hw: tuple[int, int]) -> list:
         """The faces `face_layer` would redraw in a frame of this size (the face pass skips a

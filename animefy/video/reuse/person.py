@@ -125,10 +125,11 @@ class PersonPlate:
                 redraw.append(face)
                 boxes.append(box)
         report.faces += len(faces)
-        report.faces_redrawn += len(redraw)
         if not redraw:
             return carried, written
+        before = renderer.faces_carried
         carried = renderer.face_layer(carried[None], frame[None], [Regions(reg.alpha, redraw)])[0]
+        report.faces_redrawn += len(redraw) - (renderer.faces_carried - before)
         written = written.copy()
         for y0, y1, x0, x1 in boxes:
             written[y0:y1, x0:x1] = 1.0
@@ -138,10 +139,11 @@ class PersonPlate:
         self, renderer: Renderer, frame: np.ndarray, reg: Regions, a: Analysis, report: ReuseReport, need: np.ndarray
     ) -> np.ndarray:
         layer = renderer.person_layer(frame[None], [reg], None)[0]
+        before = renderer.faces_carried
         layer = renderer.face_layer(layer[None], frame[None], [reg])[0]  # kept with the layer
         drawn = len(renderer.faces_to_draw(reg.faces, frame.shape[:2]))
         report.faces += drawn
-        report.faces_redrawn += drawn
+        report.faces_redrawn += drawn - (renderer.faces_carried - before)
         self.moving = self.moving and need.any()
         h, w = frame.shape[:2]
         painted = np.zeros((h, w), np.float32)
