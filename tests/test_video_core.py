@@ -112,3 +112,33 @@ def test_face_pass_draws_only_faces_whose_pixels_changed():
     fp.reset()
     _, n6 = fp(talking[None], talking[None], [[_face(67)]], 0.1)
     assert n6 == 1 and style.faces == 4
+
+
+def test_video_matte_runs_on_the_small_frame_and_carries_a_still_one(tmp_path):
+    from conftest import person_on_green
+    from tiny_models import red_is_person_rvm
+
+    from animefy.image.matte import CARRY_MAX, VIDEO_SIDE, RvmMatter
+
+    matter = RvmMatter(None, red_is_person_rvm(tmp_path / "rvm.onnx"), Settings.from_env())
+    seen = []
+    run = matter.session.run
+    matter.session.run = lambda names, feeds: seen.append((feeds["src"].shape, float(feeds["downsample_ratio"][0]))) \
+        or run(names, feeds)  # fmt: skip
+    frame = person_on_green(480, 960)
+    photo = matter(frame)  # a still: the whole frame, RVM's own downsample ratio
+    assert seen[-1] == ((1, 3, 480, 960), 0.53125)
+    matter.for_video()
+    seen.clear()
+    alphas = [matter(frame) for _ in range(CARRY_MAX + 2)]
+    assert seen[0] == ((1, 3, VIDEO_SIDE // 2, VIDEO_SIDE), 1.0)  # the small frame, coarse pass only
+    assert len(seen) == 2 + matter.settle  # a pass, CARRY_MAX carried, a pass (the state is refreshed)
+    assert matter.passes == 3 and matter.frames_seen == CARRY_MAX + 2 + matter.settle
+    assert all(a.shape == frame.shape[:2] for a in alphas)
+    assert ((alphas[1] > 0.5) == (photo > 0.5)).mean() > 0.99  # the same person, at the frame's size
+    moved = np.roll(frame, 40, axis=1)  # the person moved: matted again
+    alpha = matter(moved)
+    assert len(seen) == 3 + matter.settle and ((alpha > 0.5) == (moved[..., 0] > 200)).mean() > 0.95
+    matter.reset()
+    matter(frame)
+    assert len(seen) == 5 + matter.settle  # a new clip starts with a pass

@@ -157,6 +157,13 @@ class Renderer:
     def _checked(self, options: ImageRequest, picture_given: bool) -> ImageRequest:
         return check_request(options, self.settings, picture_given, self.catalog)[0]
 
+    def for_video(self) -> None:
+        """Frames of one clip follow, in order: faces become smoothed tracks and the matter
+        takes its clip settings."""
+        self.track_faces = True
+        if self.matter is not None:
+            self.matter.for_video()
+
     def reset(self) -> None:
         self.frames_rendered = 0
         if self.matter is not None:
@@ -425,7 +432,7 @@ class Renderer:
 
     def observe(self, rgb: np.ndarray) -> None:
         """A frame that is not drawn (on twos/threes): the matte's video state still sees it."""
-        if self.matter is not None and hasattr(self.matter, "observe"):
+        if self.matter is not None:
             with self.timings.stage("matte"):
                 self.matter.observe(rgb)
 

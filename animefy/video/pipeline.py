@@ -296,7 +296,7 @@ def stylize_video(
     w, h = size or (info.width, info.height)
     timings = Timings()
     renderer = Renderer(options, settings, picture, timings=timings)
-    renderer.track_faces = True  # frames come in order: faces become smoothed tracks
+    renderer.for_video()  # frames come in order: faces become smoothed tracks, the matte its clip settings
     messages += renderer.messages
     supervisor = TemporalSupervisor(temporal)
     reuser = Reuser(renderer, reuse, temporal.hold)
