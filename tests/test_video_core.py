@@ -142,3 +142,53 @@ def test_video_matte_runs_on_the_small_frame_and_carries_a_still_one(tmp_path):
     matter.reset()
     matter(frame)
     assert len(seen) == 5 + matter.settle  # a new clip starts with a pass
+
+
+def test_supervisor_deflickers_only_what_was_painted_anew():
+    from animefy.video.clip import Drawing
+    from animefy.video.flow import Motion
+    from animefy.video.temporal import TemporalOptions, TemporalSupervisor
+
+    scene = texture(96, 128, 2)
+    rng = np.random.default_rng(3)
+    outs = [np.clip(scene.astype(int) + rng.integers(-12, 13, scene.shape), 0, 255).astype(np.uint8) for _ in range(4)]
+
+    def run(fresh):
+        sup, motion, ready = TemporalSupervisor(TemporalOptions(repair_glitches=False)), Motion(side=128), []
+        for out in outs:
+            d = Drawing.start(motion, scene)
+            d.fresh = fresh
+            ready += sup.push(scene, out, None, d)
+        return ready + sup.flush(), sup.report
+
+    every, _ = run(None)  # no reuse: everything deflickered
+    assert all(np.abs(e.astype(int) - o).mean() > 2 for e, o in zip(every[1:], outs[1:], strict=True))
+    carried, report = run(np.zeros((96, 128), np.float32))  # all carried: left as it is
+    assert all(np.array_equal(c, o) for c, o in zip(carried, outs, strict=True))
+    assert report.deflicker_skipped == 3
+    part = np.zeros((96, 128), np.float32)
+    part[:, 64:] = 1.0  # the right half painted anew
+    half, report = run(part)
+    assert report.deflicker_skipped == 0
+    for h, e, o in zip(half[1:], every[1:], outs[1:], strict=True):
+        assert np.array_equal(h[:, :56], o[:, :56])  # carried: untouched
+        assert np.abs(h[:, 72:].astype(int) - e[:, 72:]).max() <= 1  # painted: as before
+
+
+@pytest.mark.usefixtures("reuse_models")
+def test_reuse_tells_the_supervisor_what_it_painted():
+    from animefy.image.pipeline import Renderer
+    from animefy.video.clip import Drawing
+    from animefy.video.flow import Motion
+    from animefy.video.reuse import ReuseOptions, Reuser
+
+    frame = add_person(texture(H, W, 5), 50)
+    renderer = Renderer(VideoRequest(person_style="invert", background_style="darken"), Settings.from_env())
+    reuser, motion, fresh = Reuser(renderer, ReuseOptions(max_interval=100)), Motion(side=W), []
+    for _ in range(4):  # a still camera, a person holding still
+        d = Drawing.start(motion, frame)
+        reuser.render(frame[None], [renderer.split(frame, d)], [d])
+        fresh.append(d.fresh)
+    assert fresh[0] is None  # the first drawing: all painted
+    for f in fresh[1:]:  # then only the matte's soft edge is new
+        assert f is not None and 0 < (f > 0.5).mean() < 0.15

@@ -23,6 +23,7 @@ class PersonPlate:
         self.valid: np.ndarray | None = None  # painted (inside a person box), analysis resolution
         self.gen: np.ndarray | None = None  # resamples since painted
         self.moving = False  # the whole person was redrawn last time because most of it moved
+        self.fresh: np.ndarray | None = None  # what the last step painted anew, analysis resolution
 
     def step(
         self,
@@ -96,6 +97,7 @@ class PersonPlate:
         self.inp = inp * (1 - wa[..., None]) + a.rgb * wa[..., None]
         self.valid = np.maximum(valid, (wa > 0.5).astype(np.float32))
         self.gen = np.where(wa > 0.5, 0, gen).astype(np.uint8)
+        self.fresh = wa
         report.person_drawings += 1
         report.person_area += float((wa > 0.5)[need].mean()) if need.any() else 0.0
         return carried
@@ -153,6 +155,7 @@ class PersonPlate:
         self.inp = a.rgb.copy()
         self.valid = cv2.resize(painted, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         self.gen = np.zeros(a.shape, np.uint8)
+        self.fresh = self.valid
         if need.any():
             report.person_drawings += 1
             report.person_area += 1.0
