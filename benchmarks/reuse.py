@@ -2,7 +2,13 @@
 parts of the person between frames) buys, against the naive per-frame loop, on the real
 checkpoints and media in ../shared. Prints tables; not a test.
 
-    python benchmarks/reuse.py [--frames 96] [--clips carphone,pedestrians,dancer]
+    python benchmarks/reuse.py [--frames 96] [--clips carphone,pedestrians,dancer] [--runs 3]
+    python benchmarks/reuse.py --timings [--frames 24] [--kinds animefy]   # stage table only
+
+`--timings` runs only the given kinds (animefy by default) once per clip, with no quality
+metrics, and prints each stage's seconds and calls and the overhead share: everything but the
+model calls ("stylize ..." stages and the face pass; the matte counts as overhead, it is not
+the picture) as a share of the run's wall time.
 
 Clips (first --frames frames of each, re-encoded with x264 crf 12 so every run decodes the same):
 - carphone: 176x144, 29.97 fps, hand-held camera in a car, talking head (40% of the frame),
@@ -178,7 +184,7 @@ def job(kind: str, src: str, frames_out: str, env: dict) -> dict:
         naive.VideoWriter = Capturing
         with counting_passes() as passes:
             frames = naive.naive_video(Path(src), out, PERSON, BACKGROUND)
-        info = {"passes": dict(passes), "summary": "", "stages": {}}
+        info = {"passes": dict(passes), "summary": "", "stages": {}, "calls": {}}
     else:
         import animefy.video.pipeline as vp
         from animefy.schema import VideoRequest
@@ -196,7 +202,7 @@ def job(kind: str, src: str, frames_out: str, env: dict) -> dict:
         result = vp.stylize_video(src, out, VideoRequest(**fields))
         frames = result.frames
         info = {"passes": dict(result.reuse.passes), "summary": result.report.summary(),
-                "stages": dict(result.timings.seconds), "keyframes": len(result.reuse.keyframes)}  # fmt: skip
+                "stages": dict(result.timings.seconds), "calls": dict(result.timings.calls), "keyframes": len(result.reuse.keyframes)}  # fmt: skip
     seconds = time.perf_counter() - t
     np.save(frames_out, np.stack(captured))
     return {"kind": kind, "frames": frames, "seconds": seconds, "fps": frames / seconds, "rss_mb": peak_rss_mb(),
@@ -206,6 +212,26 @@ def job(kind: str, src: str, frames_out: str, env: dict) -> dict:
 def run_job(kind: str, src: Path, frames_out: Path, env: dict) -> dict:
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
         return pool.submit(job, kind, str(src), str(frames_out), env).result()
+
+
+def overhead_share(run: dict) -> float:
+    """Everything but the picture's model calls, as a share of the run's wall time."""
+    model = sum(v for k, v in run["stages"].items() if k.startswith("stylize ") or k == "face pass")
+    return max(0.0, run["seconds"] - model) / run["seconds"]
+
+
+def timings_table(clips: list[str], frames: int, kinds: list[str], tmp: Path, env: dict) -> None:
+    for name in clips:
+        src = prepare(name, frames, tmp)
+        for kind in kinds:
+            run = run_job(kind, src, tmp / f"{name}_{kind}.npy", env)
+            print(f"\n## {name}, {kind}: {run['seconds']:.1f} s for {run['frames']} frames, "
+                  f"overhead {overhead_share(run):.0%}, {run['passes_per_frame']:.2f} passes/frame\n")  # fmt: skip
+            print("| stage | seconds | calls | share |\n|---|---|---|---|")
+            for stage, sec in sorted(run["stages"].items(), key=lambda kv: -kv[1]):
+                print(f"| {stage} | {sec:.2f} | {run['calls'].get(stage, 0)} | {sec / run['seconds']:.0%} |")
+            if run.get("summary"):
+                print(f"\n{run['summary']}")
 
 
 # -- metrics ----------------------------------------------------------------------------------------
@@ -289,6 +315,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--clips", default="carphone,pedestrians,dancer")
     parser.add_argument("--keep", help="folder to keep the clips and output frames in")
+    parser.add_argument("--timings", action="store_true", help="stage tables only (no quality metrics)")
+    parser.add_argument("--kinds", default="animefy", help="with --timings: naive, per-frame, animefy")
     args = parser.parse_args()
     if not (SHARED / "models").is_dir():
         print("../shared/models is absent: this benchmark needs the real checkpoints.")
@@ -297,6 +325,9 @@ def main() -> int:
     env = {"ANIMEFY_MODELS_DIR": str(SHARED / "models")}
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp())
     tmp.mkdir(parents=True, exist_ok=True)
+    if args.timings:
+        timings_table(args.clips.split(","), args.frames, args.kinds.split(","), tmp, env)
+        return 0
     from animefy.models.registry import load
     from animefy.settings import Settings
     from animefy.video.io import probe, read_frames

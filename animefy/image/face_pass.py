@@ -34,6 +34,13 @@ MIN_EYE_DISTANCE = 5.0  # px; below this a face is too small to redraw usefully
 MIN_EYE_RATIO = 0.12  # eye distance / box width: lower is the back of a head, not a face
 ON_PERSON = 0.5  # matte value at the eyes and nose
 MAX_EYES_BELOW_TOP = 2.0  # box heights from the top of the person (above the face) to the eyes
+# A tracked face (video) is drawn again only when its aligned crop changed since it was last
+# drawn: at 64 x 64, more than CHANGED_SHARE of the oval's pixels differ by more than
+# CHANGED_LEVELS (blurred, 0..255) from the crop that was drawn. Otherwise the drawn crop is
+# pasted again through the face's new transform (it follows the landmarks). Compared with the
+# crop that was drawn, not the last one, so slow changes add up and are drawn.
+CHANGED_LEVELS = 10.0
+CHANGED_SHARE = 0.01
 
 
 def keep_faces(faces: list[Face], alpha: np.ndarray | None = None, min_score: float | None = None) -> list[Face]:
@@ -152,7 +159,9 @@ class FacePass:
     gives at least the working size (its crop side in the picture times `frame_scale`) is
     skipped, and no colour matching is needed. `identity`: the face style is 'original' (the
     photographed face is pasted back at its own resolution, not restyled or recoloured).
-    Calls return the canvases with the faces pasted in and how many faces were redrawn."""
+    Calls return the canvases with the faces pasted in and how many faces went through the
+    model: a tracked face whose crop has not changed since it was drawn is pasted again
+    (`carried` counts them; `reset()` between clips)."""
 
     def __init__(self, stylizer, same_style: bool, identity: bool = False, margin: float = MARGIN) -> None:
         self.stylizer, self.same_style, self.identity, self.margin = stylizer, same_style, identity, margin
@@ -161,6 +170,27 @@ class FacePass:
         self.fixed = caps.fixed_size is not None
         self.multiple = max(1, caps.size_multiple)
         self.max_size = caps.max_side or 1024
+        self.held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track -> (input crop at 64 px, drawn crop)
+        self.carried = 0  # faces pasted again without a model pass, since the last reset
+
+    def reset(self) -> None:
+        """A new clip: forget the drawn faces."""
+        self.held.clear()
+        self.carried = 0
+
+    @staticmethod
+    def _thumb(crop: np.ndarray) -> np.ndarray:
+        small = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+        return cv2.GaussianBlur(small, (0, 0), 1.0)
+
+    def _still(self, plan: Plan, thumb: np.ndarray) -> np.ndarray | None:
+        """The face drawn before for `plan`'s track, when its crop has not changed since."""
+        held = self.held.get(plan.face.track) if plan.face.track is not None else None
+        if held is None or held[1].shape[0] != plan.size:
+            return None
+        diff = np.abs(thumb - held[0]).max(-1)
+        oval = oval_mask(64) > 0.5
+        return held[1] if (diff[oval] > CHANGED_LEVELS).mean() <= CHANGED_SHARE else None
 
     def working_size(self, side: float, frame_scale: float) -> int | None:
         """Crop size for a face whose crop is `side` picture pixels; None to skip it."""
@@ -195,6 +225,22 @@ class FacePass:
             return self.stylizer(crops, 1.0)  # exactly at the working size, not the frame rule
         return self.stylizer(crops)
 
+    def _draw(self, frames: np.ndarray, group: list[Plan], size: int) -> tuple[list[np.ndarray], int]:
+        """The drawn crops of a group of faces of one crop size, and how many went through the
+        model (the changed ones, in one call); unchanged tracked faces are taken as drawn before."""
+        crops = [align_face(frames[p.frame], p.matrix, size)[0] for p in group]
+        track = [p.face.track is not None and not self.identity for p in group]
+        thumbs = [self._thumb(c) if t else None for c, t in zip(crops, track, strict=True)]
+        drawn = [None if t is None else self._still(p, t) for p, t in zip(group, thumbs, strict=True)]
+        new = [i for i, d in enumerate(drawn) if d is None]
+        self.carried += len(group) - len(new)
+        if new:
+            for i, face in zip(new, self._stylize(np.stack([crops[i] for i in new])), strict=True):
+                drawn[i] = face
+                if thumbs[i] is not None:
+                    self.held[group[i].face.track] = (thumbs[i], face)
+        return drawn, len(new)
+
     def __call__(
         self, frames: np.ndarray, canvases: np.ndarray, faces: list[list[Face]], frame_scale: float
     ) -> tuple[np.ndarray, int]:
@@ -202,13 +248,14 @@ class FacePass:
         if not plans:
             return canvases, 0
         out = np.array(canvases, copy=True)
+        count = 0
         for size in sorted({p.size for p in plans}):
             group = [p for p in plans if p.size == size]
-            crops = np.stack([align_face(frames[p.frame], p.matrix, size)[0] for p in group])
-            drawn = self._stylize(crops)
+            drawn, new = self._draw(frames, group, size)
+            count += new
             mask = oval_mask(size)
             for p, face in zip(group, drawn, strict=True):
                 if not self.same_style and not self.identity:
                     face = match_colour(face, align_face(out[p.frame], p.matrix, size)[0], mask)
                 out[p.frame] = paste_face(out[p.frame], face, p.matrix, mask)
-        return out, len(plans)
+        return out, count

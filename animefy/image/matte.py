@@ -53,6 +53,10 @@ class Matter(Protocol):
         """Feed a frame whose matte is not needed (video drawn on twos): state only."""
         ...
 
+    def for_video(self) -> None:
+        """Frames of a clip follow (the cheaper per-frame settings: see RvmMatter)."""
+        ...
+
 
 def work_size(h: int, w: int, max_side: int, multiple: int = 1) -> tuple[int, int]:
     """(height, width) scaled so the long side is at most `max_side`, rounded to `multiple`."""
@@ -110,6 +114,9 @@ class _Refining:
     stabilizer: AlphaStabilizer | None
     last_foreground: np.ndarray | None
 
+    def for_video(self) -> None:
+        """Frames of a clip follow: nothing changes unless the matter says so."""
+
     def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:  # the model's alpha at its working size
         raise NotImplementedError
 
@@ -136,12 +143,27 @@ class _Refining:
         return self.matte(rgb, foreground=False, drawing=drawing).alpha
 
 
+# In a clip (`for_video`) RVM runs on the small frame itself, the long side at VIDEO_SIDE, at
+# downsample ratio 1 (its coarse pass only; the guided filter brings the alpha to the frame's
+# edges, as for every matter). On the 360x640 dancer, 16 frames, against the full-frame pass at
+# ratio 0.8: 0.5x the time (1.12 vs 2.24 s a frame on 2 busy cores), alpha IoU 0.979, mean
+# difference 0.007 (at 512: 0.94x the time; at 320: 0.36x, IoU 0.973).
+VIDEO_SIDE = 384
+# ... and where the small frame has not changed since the last model pass (no pixel of it off
+# by more than CARRY_LEVELS in any channel, blurred, 0..255), the alpha of that pass is carried (refined
+# against the new frame) for at most CARRY_MAX drawings in a row: a person holding still in
+# front of a still camera is matted once.
+CARRY_LEVELS = 6.0
+CARRY_MAX = 4
+
+
 class RvmMatter(_Refining):
     """Robust Video Matting. Carries its recurrent state from call to call (video); for a
     still image, `settle` extra passes let the state adapt to the picture first.
 
     Video drawn on twos: feed every input frame, `observe(rgb)` for the frames that are not
-    drawn (updates the recurrent state only) and `matte(rgb)` / `__call__` for drawn ones."""
+    drawn (updates the recurrent state only) and `matte(rgb)` / `__call__` for drawn ones.
+    `for_video()` switches to the clip settings (VIDEO_SIDE, carrying a still matte)."""
 
     def __init__(
         self,
@@ -161,14 +183,22 @@ class RvmMatter(_Refining):
         self.settle = settle
         self.refine = refine
         self.stabilizer = AlphaStabilizer() if stabilize else None
+        self.video = False
+        self.reset()
+
+    def for_video(self) -> None:
+        self.video = True
         self.reset()
 
     def reset(self) -> None:
         zero = np.zeros((1, 1, 1, 1), np.float32)
         self.state = [zero] * 4
         self.frames_seen = 0
+        self.passes = 0  # model passes (frames_seen also counts the carried ones)
         self.shape: tuple[int, int] | None = None
         self.last_foreground = None
+        self._held: tuple[np.ndarray, np.ndarray] | None = None  # (small frame blurred, alpha) of the last pass
+        self._carried = 0
         if self.stabilizer is not None:
             self.stabilizer.reset()
 
@@ -178,6 +208,7 @@ class RvmMatter(_Refining):
         pha, *state = self.session.run(["pha", "r1o", "r2o", "r3o", "r4o"], feeds)
         self.state = state
         self.frames_seen += 1
+        self.passes += 1
         return pha[0, 0]
 
     def _model_alpha(self, rgb: np.ndarray) -> np.ndarray:
@@ -186,13 +217,23 @@ class RvmMatter(_Refining):
             if self.shape is not None:
                 self.reset()
             self.shape = (h, w)
-        rh, rw = work_size(h, w, self.max_side, self.convention.multiple)
+        rh, rw = work_size(h, w, min(self.max_side, VIDEO_SIDE) if self.video else self.max_side,
+                           self.convention.multiple)  # fmt: skip
         small = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else rgb
+        blurred = cv2.GaussianBlur(small, (0, 0), 1.0) if self.video else None
+        if blurred is not None and self._held is not None and self._carried < CARRY_MAX:
+            if cv2.absdiff(blurred, self._held[0]).max() <= CARRY_LEVELS:
+                self._carried += 1
+                self.frames_seen += 1
+                return self._held[1]
         src = self.convention.tensor(small)
-        ratio = rvm_downsample_ratio(rh, rw, self.internal)
+        ratio = 1.0 if self.video else rvm_downsample_ratio(rh, rw, self.internal)
         for _ in range(self.settle if self.frames_seen == 0 else 0):
             self._pass(src, ratio)
-        return self._pass(src, ratio)
+        alpha = self._pass(src, ratio)
+        if blurred is not None:
+            self._held, self._carried = (blurred, alpha), 0
+        return alpha
 
     def observe(self, rgb: np.ndarray) -> None:
         """Update the recurrent state with a frame whose matte is not needed (a frame between

@@ -19,7 +19,7 @@ from animefy.image.face_pass import FacePass, drawing_scale, keep_faces
 from animefy.image.io import load_image
 from animefy.image.refine import decontaminate
 from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
-from animefy.image.stylize import Generator, stylize_frames, stylize_region
+from animefy.image.stylize import Generator, stylize_frames, stylize_regions
 from animefy.image.variations import apply_variation, keep_held_objects, relight_person
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.models.hub import availability, find_cached
@@ -157,12 +157,21 @@ class Renderer:
     def _checked(self, options: ImageRequest, picture_given: bool) -> ImageRequest:
         return check_request(options, self.settings, picture_given, self.catalog)[0]
 
+    def for_video(self) -> None:
+        """Frames of one clip follow, in order: faces become smoothed tracks and the matter
+        takes its clip settings."""
+        self.track_faces = True
+        if self.matter is not None:
+            self.matter.for_video()
+
     def reset(self) -> None:
         self.frames_rendered = 0
         if self.matter is not None:
             self.matter.reset()
         if self._tracker is not None:
             self._tracker.reset()
+        if self.face_pass is not None:
+            self.face_pass.reset()
 
     # -- split -------------------------------------------------------------------------------
     def split(self, rgb: np.ndarray, drawing: Drawing | None = None) -> Regions:
@@ -245,12 +254,11 @@ class Renderer:
         if not o.needs_matte:
             return self._stylize(o.person_style, frames)
         out = frames.copy()
-        stylizer, frame_hw = self.stylizers[o.person_style], frames.shape[1:3]
-        with self.timings.stage(f"stylize {o.person_style}"):
-            for i, reg in enumerate(regions):
-                for y0, y1, x0, x1 in person_boxes(reg.alpha):
-                    crop = np.ascontiguousarray(frames[i, y0:y1, x0:x1])
-                    out[i, y0:y1, x0:x1] = stylize_region(stylizer, crop, frame_hw, o.fixed_size_mode)
+        for i, reg in enumerate(regions):
+            boxes = person_boxes(reg.alpha)
+            drawn = self.style_regions(o.person_style, frames[i], boxes)
+            for (y0, y1, x0, x1), crop in zip(boxes, drawn, strict=True):
+                out[i, y0:y1, x0:x1] = crop
         return out
 
     def face_layer(self, person: np.ndarray, frames: np.ndarray, regions: list[Regions]) -> np.ndarray:
@@ -272,7 +280,14 @@ class Renderer:
         out, count = self.face_pass(frames, person, [reg.faces for reg in regions], scale)
         if count:
             self.timings.add("face pass", time.perf_counter() - start, calls=count)
+        else:  # every face carried: pasting is not a model call
+            self.timings.add("face paste", time.perf_counter() - start)
         return out
+
+    @property
+    def faces_carried(self) -> int:
+        """Tracked faces the face pass pasted again unchanged (no model pass) since the reset."""
+        return 0 if self.face_pass is None else self.face_pass.carried
 
     def faces_to_draw(self, faces: list, frame_hw: tuple[int, int]) -> list:
         """The faces `face_layer` would redraw in a frame of this size (the face pass skips a
@@ -327,12 +342,14 @@ class Renderer:
         """Whether `style`'s model takes one input size only (each pass costs a whole frame)."""
         return bool(self.stylizers[style].caps.fixed_size)
 
-    def style_region(self, style: str, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """`style` on frame[y0:y1, x0:x1] at the scale the whole frame is drawn at."""
-        y0, y1, x0, x1 = box
-        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    def style_regions(self, style: str, frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+        """`style` on each frame[y0:y1, x0:x1] at the scale the whole frame is drawn at (in
+        one call per bucket of sizes where the model gains from batches)."""
+        if not boxes:
+            return []
+        crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for y0, y1, x0, x1 in boxes]
         with self.timings.stage(f"stylize {style}"):
-            return stylize_region(self.stylizers[style], crop, frame.shape[:2], self.options.fixed_size_mode)
+            return stylize_regions(self.stylizers[style], crops, frame.shape[:2], self.options.fixed_size_mode)
 
     def region_passes(self, style: str, frame_hw: tuple[int, int], box_hw: tuple[int, int] | None = None) -> int:
         """Model passes for `style` on a crop of `box_hw` (the whole frame if None)."""
@@ -415,7 +432,7 @@ class Renderer:
 
     def observe(self, rgb: np.ndarray) -> None:
         """A frame that is not drawn (on twos/threes): the matte's video state still sees it."""
-        if self.matter is not None and hasattr(self.matter, "observe"):
+        if self.matter is not None:
             with self.timings.stage("matte"):
                 self.matter.observe(rgb)
 

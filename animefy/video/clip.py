@@ -30,6 +30,9 @@ class Drawing:
     motion: Motion
     alpha: np.ndarray | None = None  # the person matte, once the matte stage has run
     faces: list = field(default_factory=list)  # the faces, once the face stage has run
+    # What this drawing painted anew (0..1, any resolution), once reuse has run: the rest is
+    # carried from earlier drawings and has no flicker of its own. None: all of it is new.
+    fresh: np.ndarray | None = None
 
     @classmethod
     def start(cls, motion: Motion, frame: np.ndarray) -> Drawing:

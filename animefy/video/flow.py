@@ -138,6 +138,18 @@ def warp(img: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEA
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
+def warp_box(
+    img: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int], interpolation: int = cv2.INTER_LINEAR
+) -> np.ndarray:
+    """`warp(img, flow)[y0:y1, x0:x1]` for box = (y0, y1, x0, x1), computing that box only."""
+    y0, y1, x0, x1 = box
+    h, w = img.shape[:2]
+    flow = resize_flow(flow, (h, w))[y0:y1, x0:x1]
+    gx, gy = pixel_grid(h, w)
+    mx, my = gx[y0:y1, x0:x1] + flow[..., 0], gy[y0:y1, x0:x1] + flow[..., 1]
+    return cv2.remap(img, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
 @functools.lru_cache(maxsize=8)
 def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinate grids, made once per frame size (warp runs several times a frame)."""

@@ -303,7 +303,7 @@ class ClipLoop:
     ) -> None:
         self.timings = timings if timings is not None else Timings()
         self.renderer = Renderer(options, settings, picture, timings=self.timings)
-        self.renderer.track_faces = True  # frames come in order: faces become smoothed tracks
+        self.renderer.for_video()  # frames come in order: faces become smoothed tracks, the matte its clip settings
         self.supervisor = TemporalSupervisor(temporal)
         self.reuser = Reuser(self.renderer, reuse, temporal.hold)
         self.hold, self.batch_size = temporal.hold, batch_size

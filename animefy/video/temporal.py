@@ -22,7 +22,7 @@ import numpy as np
 from animefy.errors import InputError
 from animefy.schema import DEFAULT_STRENGTH
 from animefy.video.clip import Drawing
-from animefy.video.flow import Motion, consistent, resize_mask, warp
+from animefy.video.flow import Motion, consistent, resize_mask, warp, warp_box
 
 HOLD_NAMES = {1: "ones", 2: "twos", 3: "threes"}
 
@@ -60,6 +60,7 @@ class TemporalReport:
     drawings: int = 0
     glitch_boxes: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # frame -> x, y, w, h
     glitch_scores: list[float] = field(default_factory=list)
+    deflicker_skipped: int = 0  # drawings reuse carried whole: nothing of theirs to deflicker
     reuse: object | None = None  # the video's ReuseReport (animefy.video.reuse), when there is one
 
     @property
@@ -114,6 +115,7 @@ class _Slot:
     person: np.ndarray | None  # person mask at flow resolution
     to_prev: np.ndarray | None = None  # flow this -> previous (flow resolution)
     from_prev: np.ndarray | None = None  # flow previous -> this
+    fresh: np.ndarray | None = None  # painted anew (flow resolution); None: everything
 
 
 # Outputs are warped with bicubic sampling: the deflicker warps its own previous result again
@@ -166,6 +168,8 @@ class TemporalSupervisor:
             out,
             None if person is None else resize_mask(person.astype(np.float32), small.shape[:2]),
         )
+        if drawing.fresh is not None:
+            slot.fresh = resize_mask(drawing.fresh.astype(np.float32), small.shape[:2])
         self.report.drawings += 1
         if self.window and self.active and drawing.has_previous:
             slot.to_prev = drawing.to_previous()
@@ -245,18 +249,38 @@ class TemporalSupervisor:
         o = self.options
         out = slot.output
         if o.deflicker and o.strength > 0 and self.prev_out is not None and slot.to_prev is not None:
-            prev_small = self.prev_slot.small_rgb.astype(np.float32)
-            reliable = consistent(slot.to_prev, slot.from_prev, motion_boundaries=False)
-            resid = np.abs(slot.small_rgb.astype(np.float32) - warp(prev_small, slot.to_prev)).mean(-1)
-            reliable *= np.exp(-((resid / o.reliability_sigma) ** 2))
-            reliable = cv2.GaussianBlur(reliable, (0, 0), 1.0)
-            warped = warp(self.prev_out, slot.to_prev, _OUTPUT_WARP).astype(np.float32)
-            cur = out.astype(np.float32)
-            change = cv2.GaussianBlur(np.abs(cur[..., :3] - warped[..., :3]).mean(-1), (0, 0), 1.5)
-            gate = np.exp(-((change / o.change_tolerance) ** 2))
-            w = (o.strength * resize_mask(reliable, out.shape[:2]) * gate)[..., None]
-            out = np.clip(cur + w * (warped - cur) + 0.5, 0, 255).astype(np.uint8)
+            out = self._deflicker(slot, out)
         self.prev_out, self.prev_slot = out, slot
+        return out
+
+    def _deflicker(self, slot: _Slot, out: np.ndarray) -> np.ndarray:
+        """The previous result warped here, blended in where the flow is reliable and the change
+        small; only where the drawing was painted anew (what reuse carried is the previous
+        result already), on the box around that."""
+        o = self.options
+        prev_small = self.prev_slot.small_rgb.astype(np.float32)
+        reliable = consistent(slot.to_prev, slot.from_prev, motion_boundaries=False)
+        resid = np.abs(slot.small_rgb.astype(np.float32) - warp(prev_small, slot.to_prev)).mean(-1)
+        reliable *= np.exp(-((resid / o.reliability_sigma) ** 2))
+        reliable = cv2.GaussianBlur(reliable, (0, 0), 1.0)
+        if slot.fresh is not None:
+            reliable *= cv2.GaussianBlur(cv2.dilate(slot.fresh, np.ones((5, 5), np.uint8)), (0, 0), 1.0)
+        ys, xs = np.nonzero(reliable > 1e-3)
+        if len(ys) == 0:
+            self.report.deflicker_skipped += 1
+            return out
+        h, w = out.shape[:2]
+        sy, sx = h / reliable.shape[0], w / reliable.shape[1]
+        box = (max(0, int((ys.min() - 1) * sy)), min(h, int(np.ceil((ys.max() + 2) * sy))),
+               max(0, int((xs.min() - 1) * sx)), min(w, int(np.ceil((xs.max() + 2) * sx))))  # fmt: skip
+        y0, y1, x0, x1 = box
+        warped = warp_box(self.prev_out, slot.to_prev, box, _OUTPUT_WARP).astype(np.float32)
+        cur = out[y0:y1, x0:x1].astype(np.float32)
+        change = cv2.GaussianBlur(np.abs(cur[..., :3] - warped[..., :3]).mean(-1), (0, 0), 1.5)
+        gate = np.exp(-((change / o.change_tolerance) ** 2))
+        weight = (o.strength * resize_mask(reliable, (h, w))[y0:y1, x0:x1] * gate)[..., None]
+        out = out.copy()
+        out[y0:y1, x0:x1] = np.clip(cur + weight * (warped - cur) + 0.5, 0, 255).astype(np.uint8)
         return out
 
 

@@ -1,6 +1,6 @@
 """Masks, colour fits and patches: the analysis of one frame at analysis resolution, small mask
 helpers, the colour and tone fits that make a redrawn crop or a fill match the carried plate,
-and the block-aligned crops pasted into a plate (through the painter's public `style_region`)."""
+and the block-aligned crops pasted into a plate (through the painter's public `style_regions`)."""
 
 from __future__ import annotations
 
@@ -178,9 +178,10 @@ def paste_patches(
     out = carried.copy()
     weight = np.zeros((h, w), np.float32)
     feather = max(2, context // 2)
-    for y0, y1, x0, x1 in boxes:
-        cy0, cy1, cx0, cx1 = max(0, y0 - context), min(h, y1 + context), max(0, x0 - context), min(w, x1 + context)
-        patch = renderer.style_region(style, frame, (cy0, cy1, cx0, cx1))
+    grown = [(max(0, y0 - context), min(h, y1 + context), max(0, x0 - context), min(w, x1 + context))
+             for y0, y1, x0, x1 in boxes]  # fmt: skip
+    patches = renderer.style_regions(style, frame, grown)  # one call per bucket where batches pay
+    for (y0, y1, x0, x1), (cy0, cy1, cx0, cx1), patch in zip(boxes, grown, patches, strict=True):
         # Paste the box grown by half the context and feathered, so the crop's own border (where
         # the model lacks context) stays out; at the frame's edge the reflected blur keeps it whole.
         inner = np.zeros((cy1 - cy0, cx1 - cx0), np.float32)

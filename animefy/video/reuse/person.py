@@ -23,6 +23,7 @@ class PersonPlate:
         self.valid: np.ndarray | None = None  # painted (inside a person box), analysis resolution
         self.gen: np.ndarray | None = None  # resamples since painted
         self.moving = False  # the whole person was redrawn last time because most of it moved
+        self.fresh: np.ndarray | None = None  # what the last step painted anew, analysis resolution
 
     def step(
         self,
@@ -96,6 +97,7 @@ class PersonPlate:
         self.inp = inp * (1 - wa[..., None]) + a.rgb * wa[..., None]
         self.valid = np.maximum(valid, (wa > 0.5).astype(np.float32))
         self.gen = np.where(wa > 0.5, 0, gen).astype(np.uint8)
+        self.fresh = wa
         report.person_drawings += 1
         report.person_area += float((wa > 0.5)[need].mean()) if need.any() else 0.0
         return carried
@@ -125,10 +127,11 @@ class PersonPlate:
                 redraw.append(face)
                 boxes.append(box)
         report.faces += len(faces)
-        report.faces_redrawn += len(redraw)
         if not redraw:
             return carried, written
+        before = renderer.faces_carried
         carried = renderer.face_layer(carried[None], frame[None], [Regions(reg.alpha, redraw)])[0]
+        report.faces_redrawn += len(redraw) - (renderer.faces_carried - before)
         written = written.copy()
         for y0, y1, x0, x1 in boxes:
             written[y0:y1, x0:x1] = 1.0
@@ -138,10 +141,11 @@ class PersonPlate:
         self, renderer: Renderer, frame: np.ndarray, reg: Regions, a: Analysis, report: ReuseReport, need: np.ndarray
     ) -> np.ndarray:
         layer = renderer.person_layer(frame[None], [reg], None)[0]
+        before = renderer.faces_carried
         layer = renderer.face_layer(layer[None], frame[None], [reg])[0]  # kept with the layer
         drawn = len(renderer.faces_to_draw(reg.faces, frame.shape[:2]))
         report.faces += drawn
-        report.faces_redrawn += drawn
+        report.faces_redrawn += drawn - (renderer.faces_carried - before)
         self.moving = self.moving and need.any()
         h, w = frame.shape[:2]
         painted = np.zeros((h, w), np.float32)
@@ -151,6 +155,7 @@ class PersonPlate:
         self.inp = a.rgb.copy()
         self.valid = cv2.resize(painted, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         self.gen = np.zeros(a.shape, np.uint8)
+        self.fresh = self.valid
         if need.any():
             report.person_drawings += 1
             report.person_area += 1.0

@@ -39,6 +39,7 @@ class Reuser:
         if self.person_style:
             self.person = PersonPlate(self.o, r.fixed_size(self.person_style))
         self._noted = False
+        self._scene_fresh: np.ndarray | None = None  # what the last carried scene painted anew
 
     def render(self, frames: np.ndarray, regions: list[Regions], drawings: list[Drawing] | None = None) -> list[Frame]:
         """The drawings of a batch; in a clip `drawings` are their contexts (the clip's motion)."""
@@ -86,6 +87,7 @@ class Reuser:
                     trace["kept"] = round(self.scene.rekey(painted, a, step), 3)
                     scene = self.scene.frame_view(frame.shape[:2])
             report.scene_drawings += 1
+        drawing.fresh = self._fresh(a, step)
         if scene is not None and self.scene.person_separate:
             # The compose blends person and background band by band (Laplacian): its coarse
             # bands take much of a small person from the layer below. A carried plate has the
@@ -104,6 +106,23 @@ class Reuser:
                                None if person is None else person[None],
                                faces=self.person is None)  # the person plate draws and carries faces  # fmt: skip
         return r.compose(layers, [reg])[0]
+
+    def _fresh(self, a: Analysis, step: SceneStep | None) -> np.ndarray | None:
+        """What this drawing painted anew, at analysis resolution (None: all of it): the
+        person's redrawn parts (all of the person when it is not carried), the scene's patches
+        and fills, and the matte's soft edge (the layers meet there anew every drawing)."""
+        if (step is not None and step.full is not None) or self.renderer.options.background_variation != "none":
+            return None
+        fresh = np.zeros(a.shape, np.float32)
+        if self.person is not None and self.person.fresh is not None:
+            fresh = np.maximum(fresh, self.person.fresh)
+        elif self.renderer.has_matte:
+            fresh = np.maximum(fresh, grow(a.alpha > 0.02, 2).astype(np.float32))
+        if step is not None and self._scene_fresh is not None:
+            fresh = np.maximum(fresh, self._scene_fresh)
+        if self.renderer.has_matte:
+            fresh = np.maximum(fresh, grow((a.alpha > 0.02) & (a.alpha < 0.98), 2).astype(np.float32))
+        return fresh
 
     def _carry_scene(self, frame: np.ndarray, a: Analysis, step: SceneStep) -> np.ndarray:
         r, plate = self.renderer, self.scene
@@ -127,6 +146,10 @@ class Reuser:
             if hole.any():
                 carried = self._fill(frame, carried, a, hole, step)
             plate.update(step, a, carried, written)
+            self._scene_fresh = hole.astype(np.float32)
+            if written is not None:
+                small = cv2.resize(written, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+                self._scene_fresh = np.maximum(self._scene_fresh, small)
         return carried
 
     def _fill(
