@@ -34,6 +34,7 @@ them at call time (never at import), so tests and servers can change them; one i
 | GRADIO_SERVER_NAME | server_name | 127.0.0.1 |
 | SPACES_ZERO_GPU | on_zerogpu | set by Hugging Face on ZeroGPU Spaces |
 | ANIMEFY_RAY_ADDRESS | ray_address | (none; a Ray cluster, host:port or ray://host:port: servers run videos on it) |
+| ANIMEFY_RAY_JOBS | ray_jobs | 0 = 4 (REST video jobs one server hands to its Ray cluster at once) |
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ ENGINES = ("auto", "onnxruntime", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 FP16_MODES = ("auto", "on", "off")
 TORCH_GRAPHS = ("frozen", "eager", "export", "aoti")  # the first is the default
+RAY_JOBS = 4  # video jobs a server hands to its Ray cluster at once, unless ANIMEFY_RAY_JOBS says
 
 
 def _get(env: dict[str, str], name: str) -> str:
@@ -116,11 +118,14 @@ class Settings:
     server_name: str = "127.0.0.1"
     on_zerogpu: bool = False
     ray_address: str | None = None
+    ray_jobs: int = 0
 
     def __post_init__(self) -> None:
         for name in ("result_ttl", "read_timeout", "request_timeout"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1 second, not {getattr(self, name)}.")
+        if self.ray_jobs < 0:
+            raise ConfigError(f"ray_jobs must be 0 (the default) or more, not {self.ray_jobs}.")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}.")
         if self.device not in DEVICES:
@@ -131,9 +136,12 @@ class Settings:
             raise ConfigError(f"torch_graph must be one of {', '.join(TORCH_GRAPHS)}, not {self.torch_graph!r}.")
 
     def workers(self) -> tuple[int, int]:
-        """(photo, video) workers: as set, or sized from the cores."""
+        """(photo, video) workers: as set, or sized from the cores. With a Ray cluster this server
+        only orchestrates its video jobs: it runs `ray_jobs` of them at once (default 4) and the
+        cluster's scheduler shares its workers between them and other servers' jobs."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return self.photo_workers or max(1, cores // 4), self.video_workers or max(1, cores // 8)
+        videos = (self.ray_jobs or RAY_JOBS) if self.ray_address else self.video_workers or max(1, cores // 8)
+        return self.photo_workers or max(1, cores // 4), videos
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -174,4 +182,5 @@ class Settings:
             server_name=_get(env, "GRADIO_SERVER_NAME") or "127.0.0.1",
             on_zerogpu=_truthy(env, "SPACES_ZERO_GPU"),
             ray_address=_get(env, "ANIMEFY_RAY_ADDRESS") or None,
+            ray_jobs=_int(env, "ANIMEFY_RAY_JOBS", 0),
         )

@@ -335,3 +335,109 @@ def test_rest_job_runs_on_the_servers_cluster(tmp_path, tiny_setup, clip, local_
     assert (job.frames_done, job.frames_total) == (24, 24) and job.report["frames"] == 24
     result = jobs.folder / job.output
     assert timestamps(result) == timestamps(clip) and not upload.exists()
+
+
+def test_a_server_on_ray_runs_ray_jobs_at_once_not_its_core_slots(monkeypatch):
+    """With a cluster the server only orchestrates: ANIMEFY_RAY_JOBS (default 4) video jobs at
+    once, whatever its cores; without one the cores decide (ANIMEFY_VIDEO_WORKERS)."""
+    from animefy.errors import ConfigError
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert Settings().workers()[1] == 1 and Settings(ray_jobs=6).workers()[1] == 1  # no cluster: the cores
+    assert Settings(ray_address="10.0.0.5:6379").workers()[1] == 4
+    assert Settings.from_env({"ANIMEFY_RAY_ADDRESS": "10.0.0.5:6379", "ANIMEFY_RAY_JOBS": "7"}).workers()[1] == 7
+    with pytest.raises(ConfigError):
+        Settings(ray_jobs=-1)
+
+
+def test_two_servers_share_one_ray_and_keep_their_own_records(tmp_path, tiny_setup, local_ray):
+    """Two REST apps (each its own output folder, so its own job store) against ONE Ray: a job
+    to each, both finish with the exact frame count on the shared workers, each store records
+    its own job only, and a restarted app answers its job from its store."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from animefy.app.jobstore import JobStore
+    from animefy.app.rest import create_rest_app
+
+    data = make_clip(tmp_path / "in.mp4", fps="12", seconds=2.0, size="96x64", audio=True).read_bytes()
+    address = local_ray.get_runtime_context().gcs_address  # the servers' ANIMEFY_RAY_ADDRESS
+    base = dataclasses.replace(Settings.from_env(), ray_address=address, ray_jobs=2, rate_limit_per_minute=1000)
+    servers = [dataclasses.replace(base, output_dir=tmp_path / name) for name in ("a", "b")]
+    apps = [create_rest_app(s) for s in servers]
+    assert [app.state.jobs.workers for app in apps] == [2, 2]  # ray_jobs, not cores/8
+    clients = [TestClient(app) for app in apps]
+    form = {"person_style": "invert", "background_style": "darken", "chunk_seconds": "1.0"}
+    ids = []
+    for client in clients:
+        r = client.post("/video", files={"file": ("c.mp4", data)}, data=form)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["job_id"])
+    deadline, status = time.monotonic() + 150, {}
+    while time.monotonic() < deadline:
+        status = {i: c.get(f"/jobs/{i}").json() for c, i in zip(clients, ids, strict=True)}
+        if all(s["status"] not in ("queued", "running") for s in status.values()):
+            break
+        time.sleep(0.2)
+    for job_id in ids:
+        s = status[job_id]
+        assert s["status"] == "done", s
+        assert s["progress"] == {"frames_done": 24, "frames_total": 24} and s["temporal_report"]["frames"] == 24
+    assert ray_is_still_up(local_ray)  # the servers' jobs did not shut the shared Ray down
+    for client, settings, job_id, other in zip(clients, servers, ids, reversed(ids), strict=True):
+        assert client.get(f"/jobs/{other}").status_code == 404  # the other server's job is not in this store
+        record = JobStore(settings.output_dir.resolve()).get(job_id)  # read afresh from the SQLite file
+        assert record.state == "done" and record.frames_done == 24
+        result = settings.output_dir / record.output
+        assert timestamps(result) == timestamps(tmp_path / "in.mp4")
+    restarted = TestClient(create_rest_app(servers[0]))  # a new app on server a's folder
+    s = restarted.get(f"/jobs/{ids[0]}").json()
+    assert s["status"] == "done" and s["progress"]["frames_done"] == 24
+    r = restarted.get(f"/jobs/{ids[0]}/result")
+    assert r.status_code == 200 and r.content == (servers[0].output_dir / JobStore(servers[0].output_dir.resolve())
+                                                  .get(ids[0]).output).read_bytes()  # fmt: skip
+
+
+def ray_is_still_up(ray) -> bool:
+    return ray.is_initialized() and ray.cluster_resources().get("CPU") == 2
+
+
+def test_a_server_connects_once_and_stays_connected(monkeypatch):
+    """Jobs running at once on a server share one connection: the first connects (once, even
+    when several start together), none disconnects (keep); the CLI's session still ends its own."""
+    import threading
+
+    from animefy.video import ray_chunks
+
+    class FakeRay:
+        def __init__(self):
+            self.up, self.inits, self.shutdowns = False, 0, 0
+
+        def is_initialized(self):
+            return self.up
+
+        def init(self, address=None, **kw):
+            time.sleep(0.05)  # a slow connect: a second thread must not connect meanwhile
+            self.up, self.inits = True, self.inits + 1
+
+        def shutdown(self):
+            self.up, self.shutdowns = False, self.shutdowns + 1
+
+    fake = FakeRay()
+    monkeypatch.setattr(ray_chunks, "import_ray", lambda: fake)
+
+    def job():
+        with ray_chunks.ray_session("auto", public=True, keep=True) as ray:
+            assert ray.is_initialized()
+
+    threads = [threading.Thread(target=job) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (fake.inits, fake.shutdowns, fake.up) == (1, 0, True)
+    fake.up = False
+    with ray_chunks.ray_session("auto"):
+        pass
+    assert (fake.inits, fake.shutdowns, fake.up) == (2, 1, False)

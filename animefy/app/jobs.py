@@ -1,6 +1,7 @@
 """Video jobs for the REST API, kept in the output folder's job store (animefy/app/jobstore.py):
-a bounded queue, and worker threads (settings.workers(): sized from the cores) that claim the
-oldest queued job from the store. A queued job survives a restart and runs; one that was
+a bounded queue, and worker threads (settings.workers(): sized from the cores, or
+ANIMEFY_RAY_JOBS on a server with a Ray cluster, which only orchestrates: the cluster's
+scheduler shares its workers between servers) that claim the oldest queued job from the store. A queued job survives a restart and runs; one that was
 running ends as `interrupted` (storage.instance). Uploaded clips are deleted when their job
 ends, whatever the outcome; a result is served for settings.result_ttl seconds after its job
 ended (then the sweeper deletes it and the job is forgotten).

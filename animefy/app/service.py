@@ -105,7 +105,7 @@ def render_video(
         from animefy.video.ray_chunks import stylize_on_ray
 
         return stylize_on_ray(video, out, request, settings, address=settings.ray_address, progress=progress,
-                              picture=picture_rgb, public=True)  # fmt: skip
+                              picture=picture_rgb, public=True, keep=True)  # fmt: skip
     return stylize_video(video, out, request, settings=settings, progress=progress, picture=picture_rgb)
 
 

@@ -23,6 +23,7 @@ import resource
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -86,18 +87,39 @@ def cluster_answers(address: str | None, public: bool = True) -> None:
                                   "status), or run without Ray.")  # fmt: skip
 
 
+_connecting = threading.Lock()  # a server's job threads connect once, not once each
+
+
 @contextmanager
 def ray_session(
-    address: str | None = None, workers: int = 0, object_store_mb: int | None = None, public: bool = False
+    address: str | None = None,
+    workers: int = 0,
+    object_store_mb: int | None = None,
+    public: bool = False,
+    keep: bool = False,
 ) -> Iterator[object]:
     """Ray, connected: the cluster at `address` ("host:port", "ray://host:port"), or else a
     local Ray of `workers` CPUs (0 = all cores) whose files live in a temporary folder. What
-    this call started it stops and removes on exit; a connection made before is reused and
-    kept (a server connects once). `public`: the messages do not name the address."""
+    this call started it stops and removes on exit, unless `keep` (a server: the connection
+    stays for its next jobs, and jobs running at once share it); a connection made before is
+    reused and kept. `public`: the messages do not name the address."""
     ray = import_ray()
-    if ray.is_initialized():
+    with _connecting:
+        started = not ray.is_initialized()
+        temp = _connect(ray, address, workers, object_store_mb, public) if started else None
+    if not started or keep:
         yield ray
         return
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _connect(ray, address: str | None, workers: int, object_store_mb: int | None, public: bool) -> str | None:
+    """ray.init for ray_session; returns the temporary folder of a local Ray (None: a cluster)."""
     cluster_answers(address, public)
     where = "this server's Ray cluster" if public else f"the Ray cluster at {address}"
     import animefy
@@ -118,12 +140,7 @@ def ray_session(
         raise RayUnavailableError(
             f"Could not start or join {where}; run without Ray, or check it (ray status)."
         ) from None
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-        if temp:
-            shutil.rmtree(temp, ignore_errors=True)
+    return temp
 
 
 class ChunkWorker:
@@ -299,9 +316,11 @@ def stylize_on_ray(
     public: bool = False,
     on_pool: Callable[[RayPool], None] | None = None,
     batch_size: int = 4,
+    keep: bool = False,
 ) -> VideoResult:
     """`stylize_video` in chunks on Ray: the cluster at `address`, or a local Ray of `workers`
-    processes (default: the request's ray_workers, 0 = all cores)."""
+    processes (default: the request's ray_workers, 0 = all cores). `keep`: stay connected
+    afterwards (a server, see ray_session)."""
     from animefy.video.chunks import check_chunked
 
     settings = settings or Settings.from_env()
@@ -309,7 +328,7 @@ def stylize_on_ray(
     workers = request.ray_workers if workers is None else workers
     check_chunked(Path(src), Path(out), request, settings)  # refuse bad calls before Ray starts
     started = time.monotonic()
-    with ray_session(address, workers, object_store_mb, public) as ray:
+    with ray_session(address, workers, object_store_mb, public, keep) as ray:
         log.info("Ray ready in %.1f s: %s", time.monotonic() - started, ray.cluster_resources())
         if not address:
             settings = local_threads(settings, workers or os.cpu_count() or 1)
