@@ -14,6 +14,7 @@ from conftest import person_on_green
 from animefy.errors import ModelUnavailableError
 from animefy.image.face_pass import MARGIN, FacePass, keep_faces, oval_mask
 from animefy.image.faces import Face, align_face, crop_scale, face_matrix, face_template, paste_face
+from animefy.image.stylize import PlainStyle
 from animefy.models.registry import Capabilities
 from animefy.video.face_tracks import FaceTracker, OneEuro, landmark_size
 
@@ -133,7 +134,7 @@ def test_two_people_keep_their_faces_and_no_matte_needs_a_higher_score():
 
 
 # -- working size and skipping -------------------------------------------------------------
-class Recorder:
+class Recorder(PlainStyle):
     """A stylizer that records the crop sizes it is given and returns them unchanged (or
     darkened, to see where it was pasted)."""
 
@@ -142,7 +143,7 @@ class Recorder:
     def __init__(self, caps: Capabilities, darken: bool = False) -> None:
         self.caps, self.darken, self.seen = caps, darken, []
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def draw(self, frames: np.ndarray) -> np.ndarray:
         self.seen += [f.shape[:2] for f in (frames if frames.ndim == 4 else frames[None])]
         return frames // 2 if self.darken else frames
 

@@ -61,6 +61,9 @@ def test_spandrel_upscaler_through_the_pipeline(spandrel_module, tmp_path, monke
     from animefy.settings import Settings
 
     up = load("tiny_sr", "upscale", Settings.from_env())
+    from animefy.models.roles import Upscaler
+
+    assert isinstance(up, Upscaler) and up.caps.role == "upscale" and up.caps.scale == 4  # the file's own scale
     up.tile, up.overlap = 16, 4  # force several tiles
     img = np.random.default_rng(1).integers(0, 256, (40, 52, 3), dtype=np.uint8)
     out = up(img)

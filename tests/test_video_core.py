@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_reuse import H, W, add_person, reuse_models, texture  # noqa: F401 - reuse_models is a fixture
 
-from animefy.image.stylize import Generator, stylize_regions
+from animefy.image.stylize import Generator, PlainStyle, stylize_regions
 from animefy.models.capabilities import Capabilities
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
@@ -67,7 +67,7 @@ def test_people_of_one_drawing_are_stylized_in_one_engine_call():
     assert np.abs(out.astype(int) - expected).max() <= 1
 
 
-class CountingStyle:
+class CountingStyle(PlainStyle):
     """A face style that counts the faces it draws (inverts them)."""
 
     name = "count"
@@ -76,7 +76,7 @@ class CountingStyle:
     def __init__(self) -> None:
         self.faces = 0
 
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
+    def draw(self, crops: np.ndarray) -> np.ndarray:
         self.faces += len(crops)
         return 255 - crops
 

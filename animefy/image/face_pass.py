@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from animefy.image.faces import Face, align_face, crop_scale, face_matrix, paste_face
+from animefy.models.roles import StyleModel
 
 MARGIN = 0.6  # the 5-point template shrunk to 60% of the crop: skull top ~0.15, chin ~0.88 of the crop
 MIN_SCORE = 0.7  # YuNet score of a face inside a person matte
@@ -129,12 +130,10 @@ def match_colour(face: np.ndarray, body: np.ndarray, mask: np.ndarray) -> np.nda
     return cv2.cvtColor(np.clip(lf + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
-def drawing_scale(stylizer, hw: tuple[int, int]) -> float:
+def drawing_scale(stylizer: StyleModel, hw: tuple[int, int]) -> float:
     """How many model pixels a picture pixel gets when `stylizer` draws a whole frame of size
     `hw`: its own resize rule, times the fill-up of a fixed-size model for a small frame."""
-    from animefy.image.stylize import Generator
-
-    s = stylizer.scale_for(*hw) if isinstance(stylizer, Generator) else 1.0
+    s = stylizer.plan(*hw).scale
     fixed = stylizer.caps.fixed_size
     h, w = hw[0] * s, hw[1] * s
     if fixed and h <= fixed[0] and w <= fixed[1]:
@@ -163,7 +162,7 @@ class FacePass:
     model: a tracked face whose crop has not changed since it was drawn is pasted again
     (`carried` counts them; `reset()` between clips)."""
 
-    def __init__(self, stylizer, same_style: bool, identity: bool = False, margin: float = MARGIN) -> None:
+    def __init__(self, stylizer: StyleModel, same_style: bool, identity: bool = False, margin: float = MARGIN) -> None:
         self.stylizer, self.same_style, self.identity, self.margin = stylizer, same_style, identity, margin
         caps = stylizer.caps
         self.size = caps.face_size
@@ -217,13 +216,9 @@ class FacePass:
         return plans
 
     def _stylize(self, crops: np.ndarray) -> np.ndarray:
-        from animefy.image.stylize import Generator
-
         if self.identity:
             return crops
-        if isinstance(self.stylizer, Generator):
-            return self.stylizer(crops, 1.0)  # exactly at the working size, not the frame rule
-        return self.stylizer(crops)
+        return self.stylizer(crops, 1.0)  # exactly at the working size, not the frame rule
 
     def _draw(self, frames: np.ndarray, group: list[Plan], size: int) -> tuple[list[np.ndarray], int]:
         """The drawn crops of a group of faces of one crop size, and how many went through the

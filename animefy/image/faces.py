@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from animefy.errors import AnimefyError, ModelLoadError
+from animefy.models.capabilities import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,15 @@ class YunetDetector:
     """cv2.FaceDetectorYN wrapper; detection runs on a downscaled copy for speed."""
 
     def __init__(
-        self, path: Path, score_threshold: float = 0.7, max_side: int = 640, model: str | None = "yunet"
+        self,
+        path: Path,
+        score_threshold: float = 0.7,
+        max_side: int = 640,
+        model: str | None = "yunet",
+        caps: Capabilities | None = None,
     ) -> None:
         self.path = str(path)
+        self.caps = caps or Capabilities("face")
         self.score_threshold = score_threshold
         self.max_side = max_side
         self._lock = threading.Lock()

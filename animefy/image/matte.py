@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from animefy.image.refine import AlphaStabilizer, decontaminate, refine_alpha
+from animefy.models.capabilities import Capabilities, capabilities
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import session
 from animefy.settings import Settings
@@ -33,29 +34,6 @@ class Matte:
 
     alpha: np.ndarray
     foreground: np.ndarray | None = None
-
-
-class Matter(Protocol):
-    def __call__(self, rgb: np.ndarray, drawing: Drawing | None = None) -> np.ndarray:
-        """uint8 RGB (H, W, 3) -> float32 alpha (H, W) in 0..1; in a clip, `drawing` gives the
-        frame's place and the clip's motion for the temporal check."""
-        ...
-
-    def reset(self) -> None:
-        """Forget state carried between video frames."""
-        ...
-
-    def matte(self, rgb: np.ndarray, foreground: bool = True, drawing: Drawing | None = None) -> Matte:
-        """Alpha and decontaminated foreground for one frame (RvmMatter, ModnetMatter)."""
-        ...
-
-    def observe(self, rgb: np.ndarray) -> None:
-        """Feed a frame whose matte is not needed (video drawn on twos): state only."""
-        ...
-
-    def for_video(self) -> None:
-        """Frames of a clip follow (the cheaper per-frame settings: see RvmMatter)."""
-        ...
 
 
 def work_size(h: int, w: int, max_side: int, multiple: int = 1) -> tuple[int, int]:
@@ -113,6 +91,7 @@ class _Refining:
     refine: bool
     stabilizer: AlphaStabilizer | None
     last_foreground: np.ndarray | None
+    caps: Capabilities
 
     def for_video(self) -> None:
         """Frames of a clip follow: nothing changes unless the matter says so."""
@@ -177,6 +156,7 @@ class RvmMatter(_Refining):
         stabilize: bool = True,
     ) -> None:
         self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
+        self.caps = capabilities(spec) if spec is not None else Capabilities("matte", stateful=True)
         self.convention = InputConvention.of(spec, InputConvention((0.0, 1.0), "NCHW"))
         self.max_side = max_side
         self.internal = internal
@@ -256,6 +236,7 @@ class ModnetMatter(_Refining):
     ) -> None:
         self.session = session(path, settings, spec.name if spec is not None else Path(path).name)
         self.input_name = self.session.get_inputs()[0].name
+        self.caps = capabilities(spec) if spec is not None else Capabilities("matte")
         self.convention = InputConvention.of(spec, InputConvention((-1.0, 1.0), "NCHW", multiple=32))
         self.max_side = max_side
         self.refine = refine
@@ -275,6 +256,3 @@ class ModnetMatter(_Refining):
 
     def observe(self, rgb: np.ndarray) -> None:
         """MODNet has no state: nothing to update."""
-
-
-MATTERS = {"rvm": RvmMatter, "modnet": ModnetMatter}

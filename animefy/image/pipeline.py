@@ -19,11 +19,12 @@ from animefy.image.face_pass import FacePass, drawing_scale, keep_faces
 from animefy.image.io import load_image
 from animefy.image.refine import decontaminate
 from animefy.image.regions import Regions, make_regions, person_boxes, whole_frame_regions
-from animefy.image.stylize import Generator, stylize_frames, stylize_regions
+from animefy.image.stylize import stylize_frames, stylize_regions
 from animefy.image.variations import apply_variation, keep_held_objects, relight_person
 from animefy.models.catalog import ORIGINAL, Catalog, load_catalog
 from animefy.models.hub import availability, find_cached
 from animefy.models.registry import default_style, load
+from animefy.models.roles import FaceDetector
 from animefy.schema import Background, ImageRequest
 from animefy.settings import Settings
 from animefy.timings import Timings
@@ -132,7 +133,7 @@ class Renderer:
             self.face_pass = FacePass(face_stylizer, same_style=o.head_style == o.person_style,
                                       identity=o.head_style == ORIGINAL)  # fmt: skip
 
-    def _face_detector(self):
+    def _face_detector(self) -> FaceDetector | None:
         """YuNet, or None (with a warning) when it is not available and the request can do
         without it: faces are then drawn with the rest of the person."""
         required = faces_required(self.options, self.catalog)
@@ -354,11 +355,8 @@ class Renderer:
     def region_passes(self, style: str, frame_hw: tuple[int, int], box_hw: tuple[int, int] | None = None) -> int:
         """Model passes for `style` on a crop of `box_hw` (the whole frame if None)."""
         stylizer = self.stylizers[style]
-        if not isinstance(stylizer, Generator):
-            return 1
-        scale = stylizer.scale_for(*frame_hw)
-        choice = stylizer.fixed_choice(*(box_hw or frame_hw), scale, self.options.fixed_size_mode)
-        return 1 if choice is None else choice.passes
+        scale = stylizer.plan(*frame_hw).scale
+        return stylizer.plan(*(box_hw or frame_hw), scale, self.options.fixed_size_mode).passes
 
     def fixed_size_notes(self, frame_hw: tuple[int, int]) -> list[str]:
         """How each fixed-size model of the request that runs on whole frames runs at this size."""
@@ -366,10 +364,9 @@ class Renderer:
         whole = {self.scene_style, None if self.options.needs_matte else self.options.person_style}
         for style in sorted(s for s in whole if s and s != ORIGINAL):
             stylizer = self.stylizers[style]
-            if isinstance(stylizer, Generator):
-                choice = stylizer.fixed_choice(*frame_hw, mode=self.options.fixed_size_mode)
-                if choice is not None:
-                    notes.append(choice.describe(style, stylizer.caps.fixed_size))
+            choice = stylizer.plan(*frame_hw, fixed_mode=self.options.fixed_size_mode).fixed
+            if choice is not None and stylizer.caps.fixed_size:
+                notes.append(choice.describe(style, stylizer.caps.fixed_size))
         return notes
 
     def layers_from(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from animefy.models.capabilities import Capabilities
+from animefy.models.roles import StyleModel, StylePlan
 from animefy.models.runtime import count_passes
 
 FIXED_MODES = ("auto", "letterbox", "tiles")
@@ -32,11 +32,7 @@ WORK_MAX_PIXELS = 2048 * 2048
 CROP_BUCKET = 64
 
 
-class Stylizer(Protocol):
-    name: str
-    caps: Capabilities
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray: ...
+Stylizer = StyleModel  # the style role's protocol (animefy.models.roles)
 
 
 def cel_shade(rgb: np.ndarray, levels: int = 7, line_strength: float = 0.75) -> np.ndarray:
@@ -62,24 +58,46 @@ def cel_shade(rgb: np.ndarray, levels: int = 7, line_strength: float = 0.75) -> 
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC) if scale < 1 else out
 
 
-class CelStylizer:
+class PlainStyle:
+    """The StyleModel protocol for a model with no size rule of its own: it draws what it is
+    given at that size (its plan's scale is 1, so `scale` and `fixed_mode` change nothing),
+    crops one by one. Subclasses define `draw(frames)`."""
+
+    name: str
+    caps: Capabilities
+    batches = False
+
+    def draw(self, frames: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, frames: np.ndarray, scale: float | None = None, fixed_mode: str = "auto") -> np.ndarray:  # noqa: ARG002
+        return self.draw(frames)
+
+    def plan(self, h: int, w: int, scale: float | None = None, fixed_mode: str = "auto") -> StylePlan:  # noqa: ARG002
+        return StylePlan()
+
+    def crops(self, crops: list[np.ndarray], scale: float) -> list[np.ndarray]:  # noqa: ARG002
+        return [self.draw(crop) for crop in crops]
+
+
+class CelStylizer(PlainStyle):
     name = "cel"
     caps = Capabilities("stylize")
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def draw(self, frames: np.ndarray) -> np.ndarray:
         count_passes(self.name, 1 if frames.ndim == 3 else len(frames), int(np.prod(frames.shape[:-1])))
         if frames.ndim == 3:
             return cel_shade(frames)
         return np.stack([cel_shade(f) for f in frames])
 
 
-class IdentityStylizer:
+class IdentityStylizer(PlainStyle):
     """The 'original' pseudo-style: the region stays as photographed."""
 
     name = "original"
     caps = Capabilities("stylize")
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def draw(self, frames: np.ndarray) -> np.ndarray:
         return frames
 
 
@@ -161,7 +179,7 @@ class Generator:
 
     def fixed_choice(self, h: int, w: int, scale: float | None = None, mode: str = "auto") -> FixedChoice | None:
         """The plan for a fixed-size model on an (h, w) input (None for other models)."""
-        if not self.caps.fixed_size or not hasattr(self.model, "fixed_plan"):
+        if not self.caps.fixed_size or not hasattr(self.model, "fixed_plan"):  # an engine without tiling
             return None
         s = self.scale_for(h, w) if scale is None else scale
         sh, sw = round(h * s), round(w * s)
@@ -175,6 +193,11 @@ class Generator:
         if mode == "auto":
             mode = "letterbox" if keeps >= LETTERBOX_KEEPS else "tiles"
         return FixedChoice(mode, 1 if mode == "letterbox" else tiles, keeps, tiles)
+
+    def plan(self, h: int, w: int, scale: float | None = None, fixed_mode: str = "auto") -> StylePlan:
+        """The size rule's scale for an (h, w) input (or `scale`) and a fixed-size model's choice."""
+        s = self.scale_for(h, w) if scale is None else scale
+        return StylePlan(s, self.fixed_choice(h, w, s, fixed_mode))
 
     def __call__(self, frames: np.ndarray, scale: float | None = None, fixed_mode: str = "auto") -> np.ndarray:
         """`scale` overrides the size rule, e.g. to run a crop at the scale of its whole frame;
@@ -195,28 +218,24 @@ class Generator:
         return out[0] if frames.ndim == 3 else out
 
 
-def stylize_frames(stylizer: Stylizer, frames: np.ndarray, fixed_mode: str = "auto") -> np.ndarray:
+def stylize_frames(stylizer: StyleModel, frames: np.ndarray, fixed_mode: str = "auto") -> np.ndarray:
     """Whole frames through any stylizer; `fixed_mode` reaches fixed-size generators."""
-    if isinstance(stylizer, Generator):
-        return stylizer(frames, fixed_mode=fixed_mode)
-    return stylizer(frames)
+    return stylizer(frames, fixed_mode=fixed_mode)
 
 
 def stylize_regions(
-    stylizer: Stylizer, crops: list[np.ndarray], frame_hw: tuple[int, int], fixed_mode: str = "auto"
+    stylizer: StyleModel, crops: list[np.ndarray], frame_hw: tuple[int, int], fixed_mode: str = "auto"
 ) -> list[np.ndarray]:
     """The crops of one frame, each as `stylize_region` draws it; batched into a call per
-    bucket of sizes where the model gains from it (`Generator.batches`)."""
-    if isinstance(stylizer, Generator) and stylizer.batches and len(crops) > 1:
-        return stylizer.crops(crops, stylizer.scale_for(*frame_hw))
+    bucket of sizes where the model gains from it (`StyleModel.batches`)."""
+    if stylizer.batches and len(crops) > 1:
+        return stylizer.crops(crops, stylizer.plan(*frame_hw).scale)
     return [stylize_region(stylizer, crop, frame_hw, fixed_mode) for crop in crops]
 
 
 def stylize_region(
-    stylizer: Stylizer, crop: np.ndarray, frame_hw: tuple[int, int], fixed_mode: str = "auto"
+    stylizer: StyleModel, crop: np.ndarray, frame_hw: tuple[int, int], fixed_mode: str = "auto"
 ) -> np.ndarray:
     """Stylize a crop at the scale its whole frame would be stylized at, so a small crop is not
     blown up on its own and every region of a frame is drawn at one scale."""
-    if isinstance(stylizer, Generator):
-        return stylizer(crop, stylizer.scale_for(*frame_hw), fixed_mode)
-    return stylizer(crop)
+    return stylizer(crop, stylizer.plan(*frame_hw).scale, fixed_mode)

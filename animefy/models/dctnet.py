@@ -24,6 +24,8 @@ import numpy as np
 
 from animefy.errors import AnimefyError, ModelLoadError
 from animefy.image.faces import Face, align_face, face_matrix, face_template, paste_face
+from animefy.image.stylize import PlainStyle
+from animefy.models.capabilities import capabilities
 from animefy.models.catalog import ModelSpec
 from animefy.models.runtime import OnnxGenerator, pad_to_multiple
 from animefy.settings import Settings
@@ -163,13 +165,14 @@ def _part_spec(spec: ModelSpec, pb: Path, multiple: int) -> ModelSpec:
                                size_multiple=multiple)  # fmt: skip
 
 
-class DctNetStyle:
+class DctNetStyle(PlainStyle):
     """A DCT-Net family: callable on frames like any stylizer (the body/background graph) and
     able to redraw faces with the head graph (`paste_heads`)."""
 
     def __init__(self, spec: ModelSpec, folder: Path, settings: Settings, max_short_side: int = 720) -> None:
         parts = dict(spec.parts)
         self.name, self.spec, self.max_short_side = spec.name, spec, max_short_side
+        self.caps = capabilities(spec)
         self.body = load_graph(spec, find_part(folder, parts["body"]), spec.size_multiple or 16, settings)
         self.head = load_graph(spec, find_part(folder, parts["head"]), 1, settings)
         masks = sorted(folder.rglob(parts.get("mask", "alpha.jpg")))
@@ -180,7 +183,7 @@ class DctNetStyle:
             else default_mask()
         )
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def draw(self, frames: np.ndarray) -> np.ndarray:
         """Body/background graph, at most `max_short_side` on the short side (as trained)."""
         h, w = frames.shape[-3:-1]
         s = min(1.0, self.max_short_side / min(h, w))

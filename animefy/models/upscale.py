@@ -3,11 +3,13 @@ default; needs the extra `pip install animefy[sr]` (torch, torchvision, spandrel
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from animefy.errors import AnimefyError
+from animefy.models.capabilities import Capabilities
 from animefy.models.runtime import run_tiled
 from animefy.settings import Settings
 
@@ -16,7 +18,9 @@ class SpandrelUpscaler:
     """Any architecture spandrel recognises from a state dict; runs on CUDA when available,
     in overlapping tiles so memory stays bounded on large images."""
 
-    def __init__(self, path: Path, settings: Settings, tile: int = 256, overlap: int = 16) -> None:
+    def __init__(
+        self, path: Path, settings: Settings, caps: Capabilities | None = None, tile: int = 256, overlap: int = 16
+    ) -> None:
         try:
             import spandrel
             import torch
@@ -32,6 +36,7 @@ class SpandrelUpscaler:
             raise AnimefyError(f"{path.name} is not an image-to-image model spandrel can run.")
         self.model = descriptor.eval()
         self.scale = int(descriptor.scale)
+        self.caps = dataclasses.replace(caps or Capabilities("upscale"), scale=self.scale)  # the file's own scale
         self.tile, self.overlap = tile, overlap
 
     def _run(self, tile: np.ndarray) -> np.ndarray:
