@@ -107,7 +107,8 @@ def test_chunk_plan_is_the_video_codes_plan_and_each_call_fits():
         calls = zerogpu.plan_chunks(frames, 0.3, 10.0, hold, 1280 * 720 * 3)
         chunks = [c.chunk for c in calls]
         size = max(c.frames for c in chunks)
-        assert chunks == frame_plan(frames, 1.0, size, hold, max_frames=size)  # the same plan, not a copy
+        assert chunks == frame_plan(frames, 1.0, size, hold, blend=0, max_frames=size)  # the same plan, not a copy
+        assert all(c.head == c.tail == 0 for c in chunks)  # GPU calls are joined as drawn: no cross-fade
         assert chunks[0].start == 0 and chunks[0].first == 0 and chunks[-1].stop == frames
         assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:], strict=False))
         assert all(c.start % hold == 0 and c.first % hold == 0 for c in chunks)
