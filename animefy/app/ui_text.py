@@ -17,7 +17,8 @@ EN = {
     "ui.tab_mix": "Mix & match",
     "ui.mix_intro": "One photo, every combination: person styles in rows, backgrounds in columns. Each person style "
     "and each background is painted once and the grid only puts them together, so 2 styles x 4 backgrounds cost "
-    "6 model passes, not 8 pictures' worth. Click a preview for the full-size picture and its download.",
+    "at most 6 model passes (the photo's own background, transparent and times of day need none), not 8 "
+    "pictures' worth. Click a preview for the full-size picture and its download.",
     "ui.mix_people": "Person styles (rows)",
     "ui.mix_backgrounds": "Backgrounds (columns)",
     "ui.mix_variations": "Times of day / seasons (each a column, on the first painted background)",
@@ -97,7 +98,7 @@ ZH = {
     "ui.tab_models": "模型",
     "ui.tab_mix": "混搭",
     "ui.mix_intro": "一张照片，所有组合：每行一种人物风格，每列一种背景。每种人物风格和每种背景只绘制一次，网格只是把它们组合起来，"
-    "所以 2 种风格 x 4 种背景只需运行模型 6 次，而不是 8 张图的工作量。点击预览查看原尺寸图片并下载。",
+    "所以 2 种风格 x 4 种背景最多只需运行模型 6 次（照片原背景、透明背景和时间/季节不需要），而不是 8 张图的工作量。点击预览查看原尺寸图片并下载。",
     "ui.mix_people": "人物风格（行）",
     "ui.mix_backgrounds": "背景（列）",
     "ui.mix_variations": "时间 / 季节（每项一列，用在第一个绘制的背景上）",
