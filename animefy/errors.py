@@ -132,8 +132,8 @@ class TorchMissingError(EngineError):
     def __init__(self, what: str = "The torch engine (--engine torch / ANIMEFY_ENGINE=torch)") -> None:
         super().__init__(
             f"{what} needs PyTorch and the onnx package, which are not installed. Install them with"
-            " `pip install onnx torch` (a CPU-only build: `pip install torch --index-url"
-            " https://download.pytorch.org/whl/cpu`), or use --engine onnxruntime (ANIMEFY_ENGINE=onnxruntime)."
+            " `pip install onnx torch` (for a CPU-only build, use the CPU wheel index that PyTorch's install page"
+            " gives), or use --engine onnxruntime (ANIMEFY_ENGINE=onnxruntime)."
         )
 
 
