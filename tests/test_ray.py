@@ -5,6 +5,7 @@ without Ray or with a dead address a clear error and nothing left behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -17,12 +18,13 @@ import pytest
 from conftest import free_port
 from test_video import audio_duration, make_clip
 
-from animefy.errors import AnimefyError
+from animefy.errors import AnimefyError, LimitError
 from animefy.schema import VideoRequest
 from animefy.settings import Settings
 from animefy.video.chunks import BLEND_FRAMES as BLEND
 from animefy.video.chunks import cross_fade, plan_chunks, stylize_in_chunks
 from animefy.video.io import ffmpeg_exe, probe
+from animefy.video.pipeline import stylize_video
 
 REQUEST = VideoRequest(person_style="invert", background_style="darken")  # matte, two styles, reuse, supervisor
 CHUNK = 0.67  # seconds: 3 chunks of the test clip
@@ -111,6 +113,23 @@ def test_chunks_in_process_keep_frames_timestamps_audio(tmp_path, tiny_setup, cl
     assert report.reuse.keyframes[0] == 0 and all(0 <= k < 24 for k in report.reuse.keyframes)
     assert sum(report.reuse.passes.values()) > 0 and report.reuse.passes.pixels
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["chunked.mp4"]  # no parts left behind
+
+
+def test_a_trimmed_clip_in_chunks_is_its_first_seconds_with_their_audio(tmp_path, tiny_setup, clip):
+    """max_seconds in chunks: the frames, timestamps and audio of the first N seconds, as the
+    single pass writes them; a clip over the length limit is accepted once trimmed within it."""
+    request = REQUEST.model_copy(update={"max_seconds": 1.4})  # 17 of the 24 frames (ceil(1.4 x 12))
+    chunked = stylize_in_chunks(clip, tmp_path / "out" / "cut.mp4", request, chunk_seconds=0.5)
+    single = stylize_video(clip, tmp_path / "one.mp4", request)
+    assert chunked.frames == single.frames == 17 and chunked.report.frames == 17
+    tb, stamps = timestamps(clip)
+    assert timestamps(chunked.path) == timestamps(single.path) == (tb, stamps[:17])
+    assert audio_duration(chunked.path) == pytest.approx(17 / 12, abs=0.05)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["cut.mp4"]
+    short = dataclasses.replace(Settings.from_env(), max_video_seconds=1.5)
+    with pytest.raises(LimitError):
+        stylize_in_chunks(clip, tmp_path / "out" / "whole.mp4", REQUEST, short, chunk_seconds=0.5)
+    assert stylize_in_chunks(clip, tmp_path / "out" / "ok.mp4", request, short, chunk_seconds=0.5).frames == 17
 
 
 def test_transparent_chunks_are_a_zip_of_every_frame(tmp_path, tiny_setup, clip):

@@ -48,7 +48,7 @@ from animefy.video.io import (
     probe,
     seek_time,
 )
-from animefy.video.pipeline import VideoResult, _open_writer, processing_size, stylize_video
+from animefy.video.pipeline import VideoResult, _open_writer, processing_size, stylize_video, trim_frames, trimmed
 from animefy.video.reuse import ReuseReport
 from animefy.video.temporal import TemporalReport
 
@@ -254,9 +254,11 @@ def _listing(parts: Sequence[tuple[Path, int]], fps: Fraction) -> str:
     return "".join(lines)
 
 
-def _stitch_video(src: Path, parts: Sequence[tuple[Path, int]], out: Path, info: VideoInfo, work: Path) -> None:
+def _stitch_video(src: Path, parts: Sequence[tuple[Path, int]], out: Path, info: VideoInfo, work: Path,
+                  audio_seconds: float | None = None) -> None:
     """Join H.264 parts without re-encoding (the concat demuxer keeps each part's frames and
-    timestamps, one after the other) and mux the input's audio, as VideoWriter does."""
+    timestamps, one after the other) and mux the input's audio, as VideoWriter does (cut at
+    `audio_seconds` for a trimmed clip)."""
     listing = work / "parts.txt"
     listing.write_text(_listing(parts, info.fps))
     audio = info.has_audio
@@ -265,6 +267,8 @@ def _stitch_video(src: Path, parts: Sequence[tuple[Path, int]], out: Path, info:
         cmd += ["-itsoffset", f"{info.start_offset:.6f}"]
     cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
     if audio:
+        if audio_seconds is not None:
+            cmd += ["-t", f"{audio_seconds:.6f}"]
         cmd += ["-i", str(src), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
     cmd += ["-c:v", "copy", "-fps_mode", "passthrough"]
     if out.suffix.lower() in (".mp4", ".mov"):
@@ -331,9 +335,11 @@ def seamed_parts(results: Sequence[ChunkResult], info: VideoInfo, kind: str, hol
     return parts
 
 
-def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, info: VideoInfo, kind: str) -> Path:
+def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, info: VideoInfo, kind: str,
+           audio_seconds: float | None = None) -> Path:
     """Write the chunks' files (path, frames), in order, as `out` (via a temporary name: a
-    failure leaves nothing behind and never replaces an existing file)."""
+    failure leaves nothing behind and never replaces an existing file); `audio_seconds`: the
+    audio is cut there (a trimmed clip)."""
     out = Path(out)
     tmp = out.with_name(f".{out.stem}.part{out.suffix}")
     try:
@@ -341,7 +347,7 @@ def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, 
             if kind == "png-zip":
                 _stitch_zip([p for p, _ in parts], tmp)
             else:
-                _stitch_video(Path(src), parts, tmp, info, Path(work))
+                _stitch_video(Path(src), parts, tmp, info, Path(work), audio_seconds)
         tmp.replace(out)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -383,9 +389,7 @@ def check_chunked(src: Path, out: Path, request: VideoRequest, settings: Setting
                          ".zip (transparent_format png-zip), or run without chunks for a .webm.")  # fmt: skip
     if out.exists() and out.resolve() == src.resolve():
         raise InputError("The output path is the input video; choose another name so the original is kept.")
-    if request.max_seconds:
-        raise InputError("Trimming (max_seconds) is not done in chunks; trim the clip first, or run it without Ray.")
-    info = probe(src, settings)
+    info = trimmed(probe(src, settings), request)  # a trim (max_seconds): the limits see the frames kept
     check_limits(info, settings)
     return info, kind
 
@@ -412,6 +416,10 @@ def stylize_in_chunks(
     info, kind = check_chunked(src, out, request, settings)
     times = None if info.variable_fps else frame_times(src)  # (a constant-rate chunk seeks to its first frame)
     total = count_frames(src, info) if times is None else len(times)
+    keep_to = trim_frames(info, request)
+    if keep_to is not None and keep_to >= total:  # a trim no shorter than the clip: the whole clip
+        keep_to = None
+    total = keep_to or total
     if total > info.frame_limit(settings):
         raise LimitError(
             f"The video has {total} frames, more than the length limit allows (ANIMEFY_MAX_VIDEO_SECONDS)."
@@ -420,6 +428,8 @@ def stylize_in_chunks(
     chunks = plan_chunks(total, float(info.fps), seconds, request.hold, blend=blend)
     if times is not None:
         chunks = [dataclasses.replace(c, seek=seek_time(times, c.first)) for c in chunks]
+    if keep_to:  # the last chunk decodes up to the trim, not to the clip's end
+        chunks[-1] = dataclasses.replace(chunks[-1], end=total)
     done = dict.fromkeys(range(len(chunks)), 0)
 
     def chunk_progress(index: int, frames: int) -> None:
@@ -435,7 +445,7 @@ def stylize_in_chunks(
         if [r.index for r in results] != [c.index for c in chunks]:
             raise RuntimeError("a chunk's result is missing")
         parts = seamed_parts(results, info, kind, request.hold, Path(work))
-        path = stitch(src, parts, out, info, kind)
+        path = stitch(src, parts, out, info, kind, info.duration if keep_to else None)
     frames = sum(n for _, n in parts)
     report = merge_reports([(chunks[r.index], r.report) for r in results], frames)
     size, messages = processing_size(info, settings)

@@ -87,15 +87,21 @@ def processing_size(info: VideoInfo, settings: Settings) -> tuple[tuple[int, int
     return (w, h), [f"The video is {info.width}x{info.height}; it is processed at {w}x{h} (ANIMEFY_MAX_VIDEO_SIDE)."]
 
 
+def trim_frames(info: VideoInfo, options: ImageRequest) -> int | None:
+    """The frames a request's `max_seconds` keeps (its first N seconds, at least one frame);
+    None without a trim."""
+    seconds = getattr(options, "max_seconds", 0.0)
+    return max(1, math.ceil(seconds * float(info.fps) - 1e-6)) if seconds else None
+
+
 def trimmed(info: VideoInfo, options: ImageRequest) -> VideoInfo:
     """The clip as a request's `max_seconds` keeps it: its first N seconds, as a VideoInfo
     whose frame count (and duration) are the frames kept, so the length limit, the progress
     total, the GPU plan, the decoder's stop and the audio all see the trimmed clip. The info
     unchanged without a trim or when the clip is no longer than it."""
-    seconds = getattr(options, "max_seconds", 0.0)
-    if not seconds:
+    keep = trim_frames(info, options)
+    if keep is None:
         return info
-    keep = max(1, math.ceil(seconds * float(info.fps) - 1e-6))
     if info.duration_known and info.frame_estimate <= keep:
         return info
     return dataclasses.replace(info, frame_count=keep, duration=info.start_offset + keep / float(info.fps),
