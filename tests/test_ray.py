@@ -38,6 +38,14 @@ def timestamps(path) -> tuple[str, list[int]]:
     return tb, sorted(int(line.split(",")[2]) for line in out.splitlines() if line and not line.startswith("#"))
 
 
+def keyframes(path) -> list[int]:
+    """Indices of the video stream's keyframes (framecrc prints flags only for the others)."""
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f",
+                          "framecrc", "-"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    packets = [line for line in out.splitlines() if line and not line.startswith("#")]
+    return [i for i, line in enumerate(packets) if "F=" not in line or "F=0x1" in line or "F=0x3" in line]
+
+
 @pytest.fixture
 def clip(tmp_path):
     """2 s at 12 fps (24 frames) with audio: three chunks of 8 frames (CHUNK seconds)."""
@@ -124,6 +132,8 @@ def test_a_trimmed_clip_in_chunks_is_its_first_seconds_with_their_audio(tmp_path
     assert chunked.frames == single.frames == 17 and chunked.report.frames == 17
     tb, stamps = timestamps(clip)
     assert timestamps(chunked.path) == timestamps(single.path) == (tb, stamps[:17])
+    # encoded once, as the single pass is: no keyframe where a part began (its noise a jump of its own)
+    assert keyframes(chunked.path) == keyframes(single.path) == [0]
     assert audio_duration(chunked.path) == pytest.approx(17 / 12, abs=0.05)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["cut.mp4"]
     short = dataclasses.replace(Settings.from_env(), max_video_seconds=1.5)

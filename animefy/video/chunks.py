@@ -14,24 +14,26 @@ plates have their own history), and a cut from one to the other shows as a jump.
 chunk but the last also renders the first `blend` frames of the next one, and those frames
 are cross-faded from the earlier chunk's rendering to the later one's, a drawing at a time:
 the jump is spread over blend + 1 frame pairs (E_warp, a squared difference, falls with the
-square). The parts are encoded with the final encoder's settings and joined without
-re-encoding; only the blended frames at each seam are encoded at the stitch (a few frames a
-seam; the chunks keep them losslessly, as compressed arrays). The audio and the video's start offset
-come from the input, as in `stylize_video`."""
+square). Each chunk writes its frames losslessly (H.264 in RGB at qp 0; its seam frames as
+compressed arrays) and the stitch encodes the whole clip once with the single pass's writer:
+parts encoded on their own and joined by stream copy each began with a keyframe whose
+compression noise differs from the frame before, a jump of its own at every part boundary
+(E_warp on those pairs 1.8x the single pass's, benchmarks/ray_chunks.py), which one encode
+does not have. The audio, the video's start offset and a trim come from the input, as in
+`stylize_video`."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
-import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from animefy.errors import InputError, LimitError
@@ -43,9 +45,9 @@ from animefy.video.io import (
     check_limits,
     check_output_format,
     count_frames,
-    ffmpeg_exe,
     frame_times,
     probe,
+    read_frames,
     seek_time,
 )
 from animefy.video.pipeline import VideoResult, _open_writer, processing_size, stylize_video, trim_frames, trimmed
@@ -140,7 +142,7 @@ class ChunkResult:
 
 
 def chunk_suffix(kind: str) -> str:
-    return ".zip" if kind == "png-zip" else ".mp4"
+    return ".zip" if kind == "png-zip" else ".mkv"  # (lossless H.264 in RGB: see VideoWriter)
 
 
 def run_chunk(
@@ -234,66 +236,20 @@ def merge_timings(timings: Sequence[dict[str, tuple[float, int]]]) -> Timings:
 # -- stitching -----------------------------------------------------------------------------------
 
 
-def _run_ffmpeg(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=3600)
-    if proc.returncode != 0:
-        log.error("%s failed: %s", what, proc.stderr[-2000:])
-        raise RuntimeError(f"{what} failed (ffmpeg exit {proc.returncode})")
-
-
-def _listing(parts: Sequence[tuple[Path, int]], fps: Fraction) -> str:
-    """The concat demuxer's script. Each part's duration is given (its frames / fps): the
-    demuxer starts the next part there, where the container's own duration can be a few
-    ticks short. Rounded to whole microseconds from the exact running total, so the offsets
-    never drift, however many parts."""
-    lines, done = [], 0
-    for path, frames in parts:
-        start, end = round(Fraction(done) / fps * 10**6), round(Fraction(done + frames) / fps * 10**6)
-        lines.append(f"file '{path.resolve()}'\nduration {end - start}us\n")
-        done += frames
-    return "".join(lines)
-
-
-def _stitch_video(src: Path, parts: Sequence[tuple[Path, int]], out: Path, info: VideoInfo, work: Path,
-                  audio_seconds: float | None = None) -> None:
-    """Join H.264 parts without re-encoding (the concat demuxer keeps each part's frames and
-    timestamps, one after the other) and mux the input's audio, as VideoWriter does (cut at
-    `audio_seconds` for a trimmed clip)."""
-    listing = work / "parts.txt"
-    listing.write_text(_listing(parts, info.fps))
-    audio = info.has_audio
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    if audio and info.start_offset > 0:
-        cmd += ["-itsoffset", f"{info.start_offset:.6f}"]
-    cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
-    if audio:
-        if audio_seconds is not None:
-            cmd += ["-t", f"{audio_seconds:.6f}"]
-        cmd += ["-i", str(src), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
-    cmd += ["-c:v", "copy", "-fps_mode", "passthrough"]
-    if out.suffix.lower() in (".mp4", ".mov"):
-        cmd += ["-movflags", "+faststart"]
-    _run_ffmpeg([*cmd, str(out)], "joining the chunks")
-
-
-def _stitch_zip(parts: Sequence[Path], out: Path) -> None:
-    """Join zips of PNG frames into one, frames renumbered in order."""
-    n = 0
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
-        for k, part in enumerate(parts):
-            with zipfile.ZipFile(part) as zin:
-                for name in sorted(zin.namelist()):
-                    if name == "fps.txt":
-                        if k == 0:
-                            dst.writestr(name, zin.read(name))
-                        continue
-                    dst.writestr(f"frame_{n:06d}.png", zin.read(name))
-                    n += 1
-
-
 def load_frames(path: Path) -> np.ndarray:
     with np.load(path) as data:
         return data["frames"]
+
+
+def part_frames(path: Path, kind: str) -> Iterator[np.ndarray]:
+    """The frames of a chunk's part, in order: a lossless H.264 file (RGB) or a zip of RGBA PNGs."""
+    if kind != "png-zip":
+        yield from read_frames(path, probe(path))
+        return
+    with zipfile.ZipFile(path) as z:
+        for name in sorted(n for n in z.namelist() if n.endswith(".png")):
+            bgra = cv2.imdecode(np.frombuffer(z.read(name), np.uint8), cv2.IMREAD_UNCHANGED)
+            yield cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
 
 
 def cross_fade(before: np.ndarray, after: np.ndarray, hold: int = 1) -> np.ndarray:
@@ -308,51 +264,43 @@ def cross_fade(before: np.ndarray, after: np.ndarray, hold: int = 1) -> np.ndarr
     return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
-def write_seam(frames: np.ndarray, out: Path, info: VideoInfo, kind: str) -> Path:
-    """Encode a seam's frames as a part of its own, with the parts' own writer and settings."""
-    writer = _open_writer(out, info, frames.shape[2], frames.shape[1], kind, out, part=True)
-    try:
-        for frame in frames:
-            writer.write(frame)
-        return writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-
-
-def seamed_parts(results: Sequence[ChunkResult], info: VideoInfo, kind: str, hold: int, work: Path) -> list[tuple[Path, int]]:
-    """(file, frames) in clip order: each chunk's part, and between two chunks their seam,
-    cross-faded and encoded into `work`."""
-    parts: list[tuple[Path, int]] = []
+def stitched_frames(results: Sequence[ChunkResult], kind: str, hold: int) -> Iterator[np.ndarray]:
+    """The clip's frames in order: each chunk's part, and between two chunks their seam,
+    cross-faded."""
     for prev, res in zip([None, *results], results, strict=False):
         if prev is not None and res.head is not None:
             if prev.tail is None:
                 raise RuntimeError(f"chunk {prev.index} has no frames for the seam with chunk {res.index}")
-            frames = cross_fade(load_frames(prev.tail), load_frames(res.head), hold)
-            path = write_seam(frames, work / f"seam_{res.index:05d}{chunk_suffix(kind)}", info, kind)
-            parts.append((path, len(frames)))
-        parts.append((res.path, res.frames))
-    return parts
+            yield from cross_fade(load_frames(prev.tail), load_frames(res.head), hold)
+        count = 0
+        for frame in part_frames(res.path, kind):
+            count += 1
+            yield frame
+        if count != res.frames:
+            raise RuntimeError(f"chunk {res.index}'s part has {count} frames, not {res.frames}")
 
 
-def stitch(src: str | Path, parts: Sequence[tuple[Path, int]], out: str | Path, info: VideoInfo, kind: str,
-           audio_seconds: float | None = None) -> Path:
-    """Write the chunks' files (path, frames), in order, as `out` (via a temporary name: a
-    failure leaves nothing behind and never replaces an existing file); `audio_seconds`: the
-    audio is cut there (a trimmed clip)."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.stem}.part{out.suffix}")
+def stitch(src: str | Path, results: Sequence[ChunkResult], out: str | Path, info: VideoInfo, kind: str,
+           hold: int = 1, audio_seconds: float | None = None) -> tuple[Path, int]:  # fmt: skip
+    """Encode the chunks' frames (their exact parts and the cross-faded seams), in order, as
+    `out`, once, with the single pass's writer: the same encoder settings, keyframes, frame
+    timestamps and audio (cut at `audio_seconds` for a trimmed clip). The writer works on a
+    temporary name: a failure leaves nothing behind and never replaces an existing file.
+    Returns the file and its frame count."""
+    writer = None
     try:
-        with tempfile.TemporaryDirectory(prefix=".animefy-stitch-", dir=out.parent) as work:
-            if kind == "png-zip":
-                _stitch_zip([p for p, _ in parts], tmp)
-            else:
-                _stitch_video(Path(src), parts, tmp, info, Path(work), audio_seconds)
-        tmp.replace(out)
+        for frame in stitched_frames(results, kind, hold):
+            if writer is None:
+                writer = _open_writer(Path(out), info, frame.shape[1], frame.shape[0], kind, Path(src),
+                                      audio_seconds=audio_seconds)  # fmt: skip
+            writer.write(frame)
+        if writer is None:
+            raise RuntimeError("the chunks gave no frames")
+        return writer.close(), writer.frames
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if writer is not None:
+            writer.abort()
         raise
-    return out
 
 
 # -- the whole job -------------------------------------------------------------------------------
@@ -444,9 +392,7 @@ def stylize_in_chunks(
         results = sorted(results, key=lambda r: r.index)
         if [r.index for r in results] != [c.index for c in chunks]:
             raise RuntimeError("a chunk's result is missing")
-        parts = seamed_parts(results, info, kind, request.hold, Path(work))
-        path = stitch(src, parts, out, info, kind, info.duration if keep_to else None)
-    frames = sum(n for _, n in parts)
+        path, frames = stitch(src, results, out, info, kind, request.hold, info.duration if keep_to else None)
     report = merge_reports([(chunks[r.index], r.report) for r in results], frames)
     size, messages = processing_size(info, settings)
     for r in results:

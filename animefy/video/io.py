@@ -498,13 +498,12 @@ def encode_command(
     sar: Fraction = Fraction(1),
     start: float = 0.0,
     audio_seconds: float | None = None,
-    bframes: bool = True,
+    lossless: bool = False,
 ) -> list[str]:
     """ffmpeg arguments that read raw RGB(A) frames on stdin and write H.264/yuv420p MP4 (or
     VP9 WebM with alpha), muxing the first audio track of `audio_from` if it has one.
-    `bframes=False`: no B-frames, so no decoding delay (a chunk's part: parts are joined by
-    stream copy, and a part too short for B-frames would start its decoding times earlier
-    than the others and break the joined file's timing).
+    `lossless`: H.264 in RGB at qp 0 (libx264rgb), the exact frames, for a chunk's part that is
+    read back and encoded once with the rest of the clip (animefy/video/chunks.py).
 
     Frames keep their count (no duplicates), pixel aspect `sar` is recorded, and with audio
     the video starts `start` seconds in, as in the source, so the two stay in sync. H.264
@@ -525,11 +524,15 @@ def encode_command(
         cmd += ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "30", "-auto-alt-ref", "0",
                 "-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8", "-threads", str(threads)]  # fmt: skip
         audio_codec = ["-c:a", "libopus", "-b:a", "128k"]
+    elif lossless:
+        cmd += ["-c:v", "libx264rgb", "-preset", "ultrafast", "-qp", "0", "-threads", str(threads),
+                "-pix_fmt", "rgb24"]  # fmt: skip
+        audio_codec = []
     else:
         if width % 2 or height % 2:
             raise ValueError(f"H.264 needs an even size, not {width}x{height}: VideoWriter pads the frames")
         cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", str(threads),
-                "-pix_fmt", "yuv420p"] + ([] if bframes else ["-bf", "0"])  # fmt: skip
+                "-pix_fmt", "yuv420p"]  # fmt: skip
         if out.suffix.lower() in (".mp4", ".mov"):
             cmd += ["-movflags", "+faststart"]
         audio_codec = ["-c:a", "aac", "-b:a", "160k"]
@@ -560,13 +563,13 @@ class VideoWriter:
         sar: Fraction | None = None,
         start: float | None = None,
         audio_seconds: float | None = None,
-        bframes: bool = True,
+        lossless: bool = False,
     ) -> None:
         self.out = Path(out)
         self.tmp = self.out.with_name(f".{self.out.stem}.part{self.out.suffix}")
         self.alpha, self.shape = alpha, (height, width, 4 if alpha else 3)
         # H.264 in 4:2:0 needs even sizes: repeat the last column/row (a black one would show).
-        self.pad = (0, 0) if alpha else (height % 2, width % 2)
+        self.pad = (0, 0) if alpha or lossless else (height % 2, width % 2)
         if audio_from is not None and (sar is None or start is None):
             try:
                 source = probe(audio_from)
@@ -575,12 +578,12 @@ class VideoWriter:
             except InputError:
                 pass
         self.messages: list[str] = []
-        if not alpha and (message := even_size_message(width, height)):
+        if not (alpha or lossless) and (message := even_size_message(width, height)):
             self.messages.append(message)
         self.log = tempfile.TemporaryFile()
         cmd = encode_command(self.tmp, width + self.pad[1], height + self.pad[0], fps, audio_from, alpha,
                              sar=sar or Fraction(1), start=start or 0.0, audio_seconds=audio_seconds,
-                             bframes=bframes)  # fmt: skip
+                             lossless=lossless)  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
         self.frames = 0
 

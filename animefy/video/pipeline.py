@@ -259,13 +259,14 @@ def _overlap(start: int, count: int, keep: tuple[int, int | None]) -> int:
 
 def _open_writer(out: Path, info: VideoInfo, w: int, h: int, kind: str, src: Path, part: bool = False,
                  audio_seconds: float | None = None):  # fmt: skip
-    """The writer for `kind`; `part`: a chunk's part (no audio, joinable: see encode_command);
-    `audio_seconds`: the source's audio is cut there (a trimmed clip)."""
+    """The writer for `kind`; `part`: a chunk's part (no audio, the exact frames: the stitch
+    reads them back and encodes the clip once); `audio_seconds`: the source's audio is cut
+    there (a trimmed clip)."""
     if kind == "png-zip":
         return PngZipWriter(out, info.fps)
     return VideoWriter(out, w, h, info.fps, audio_from=src if info.has_audio and not part else None,
                        alpha=kind == "webm", sar=info.sar, start=info.start_offset, audio_seconds=audio_seconds,
-                       bframes=not part)  # fmt: skip
+                       lossless=part)  # fmt: skip
 
 
 def temporal_options(request: VideoRequest) -> TemporalOptions:
